@@ -1,0 +1,152 @@
+//! `flatten` turns a saved container image into its root filesystem: the layers applied in
+//! manifest order, bottom to top, whiteouts honoured, so that the result is the tree that
+//! `docker export` of a container made from the image gives.
+//!
+//! The pipeline, one module per step:
+//! - [`image`]: recognise the input (docker-archive, OCI layout or archive, stdin), choose the
+//!   image and platform, list its layers with the digests they must have;
+//! - [`layer`]: sniff each layer's compression, decode and hash it, read its tar headers;
+//! - [`merge`]: the whiteout and replacement rules as pure code, with [`merge::spec`], an
+//!   in-memory model of them that the tests hold the real applier to;
+//! - [`fs`]: everything written to the target, confined to it;
+//! - [`apply`]: drives layer entries through the rules into the target;
+//! - [`snapshot`]: a comparable description of a tree, from a directory or a tar.
+//!
+//! ```no_run
+//! use flatten::{flatten, Input, Options};
+//! let (input, _) = Input::parse("image.tar")?;
+//! let report = flatten(&input, "rootfs".as_ref(), &Options::default(), &mut ())?;
+//! println!("{} layers", report.layers);
+//! # Ok::<(), flatten::Error>(())
+//! ```
+
+pub mod apply;
+pub mod cli;
+pub mod digest;
+pub mod error;
+pub mod fs;
+pub mod image;
+pub mod layer;
+pub mod merge;
+pub mod snapshot;
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub use error::{Error, ErrorKind, Result};
+pub use fs::{Strategy, Unreproduced};
+pub use image::{Image, Input, Platform, Selector};
+
+use error::IoContext;
+
+/// How to flatten.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub selector: Selector,
+    /// Check every digest the image names (on by default).
+    pub verify: bool,
+    pub strategy: Strategy,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            selector: Selector::default(),
+            verify: true,
+            strategy: Strategy::Auto,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub layers: usize,
+    pub entries: u64,
+    /// Uncompressed bytes read from all layers.
+    pub bytes: u64,
+    pub elapsed: Duration,
+    pub unreproduced: Unreproduced,
+}
+
+/// Told about progress; `()` ignores it.
+pub trait Observer: Send {
+    /// Layer `index` of `count` starts; `size` is its stored size if known.
+    fn layer_start(&mut self, _index: usize, _count: usize, _size: Option<u64>) {}
+    /// `bytes` more of the current layer's blob were read.
+    fn advance(&mut self, _bytes: u64) {}
+    fn layer_done(&mut self, _index: usize) {}
+}
+
+impl Observer for () {}
+
+/// Flattens the image `input` (as chosen by `options.selector`) into `target`, which must be
+/// missing or an empty directory.
+pub fn flatten(input: &Input, target: &Path, options: &Options, observer: &mut dyn Observer) -> Result<Report> {
+    let start = Instant::now();
+    let image = Image::open(input, &options.selector, options.verify)?;
+    prepare_target(target)?;
+    let mut applier = apply::Applier::new(target, options.strategy)?;
+    let mut report = Report {
+        layers: image.layers.len(),
+        ..Report::default()
+    };
+    for index in 0..image.layers.len() {
+        observer.layer_start(index, image.layers.len(), image.layer_size(index));
+        let blob = Progress {
+            inner: image.open_layer(index)?,
+            observer: &mut *observer,
+        };
+        let blob: Box<dyn Read + Send + '_> = Box::new(blob);
+        let layer = image.layer_ref(index);
+        let (measured, stats) =
+            applier.apply_layer(&layer, blob, &image.layers[index].expected, options.verify)?;
+        report.entries += stats.entries;
+        report.bytes += measured.size;
+        observer.layer_done(index);
+    }
+    report.unreproduced = applier.finish()?;
+    report.elapsed = start.elapsed();
+    Ok(report)
+}
+
+struct Progress<'a> {
+    inner: Box<dyn Read + Send>,
+    observer: &'a mut dyn Observer,
+}
+
+impl Read for Progress<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.observer.advance(n as u64);
+        Ok(n)
+    }
+}
+
+/// The target must be missing (it is created) or an empty directory: nothing a user had is
+/// ever overwritten or deleted.
+pub fn prepare_target(target: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(target) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::create_dir(target)
+            .ctx(|| format!("cannot create target {}", target.display())),
+        Err(e) => Err(Error::io(format!("cannot use target {}", target.display()), e)),
+        Ok(_) => {
+            let meta = std::fs::metadata(target).ctx(|| format!("cannot use target {}", target.display()))?;
+            if !meta.is_dir() {
+                return Err(Error::new(
+                    ErrorKind::Target,
+                    format!("target {} exists and is not a directory", target.display()),
+                ));
+            }
+            let mut entries = std::fs::read_dir(target).ctx(|| format!("cannot read target {}", target.display()))?;
+            if entries.next().is_some() {
+                return Err(Error::new(
+                    ErrorKind::Target,
+                    format!("target {} is not empty; flatten writes only into a new or empty directory", target.display()),
+                ));
+            }
+            Ok(())
+        }
+    }
+}

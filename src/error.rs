@@ -1,0 +1,178 @@
+//! One error type for the whole library: a kind that decides the exit code, a message, and the
+//! context a user needs to find the problem (which layer, which entry).
+
+use std::fmt;
+use std::io;
+
+/// What went wrong, broadly; decides the exit code of the command-line tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The command line or the options do not make sense (exit 2).
+    Usage,
+    /// The image, one of its files or one of its layers is malformed or unsupported.
+    Input,
+    /// A digest did not match: the image is corrupt or was tampered with.
+    Verification,
+    /// The target cannot be used (not empty, not a directory).
+    Target,
+    /// The operating system refused an operation.
+    Io,
+    /// The user interrupted the run.
+    Interrupted,
+}
+
+/// Which layer an error happened in: its position in the manifest (0 is the bottom) and digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRef {
+    pub index: usize,
+    pub digest: Option<String>,
+}
+
+impl fmt::Display for LayerRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "layer {}", self.index)?;
+        if let Some(d) = &self.digest {
+            write!(f, " ({})", short_digest(d))?;
+        }
+        Ok(())
+    }
+}
+
+/// `sha256:0123456789ab` instead of the full 71 characters.
+pub fn short_digest(d: &str) -> &str {
+    match d.find(':') {
+        Some(i) if d.len() > i + 13 => &d[..i + 13],
+        _ => d,
+    }
+}
+
+/// The error of every fallible function in this crate.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    layer: Option<LayerRef>,
+    entry: Option<String>,
+    source: Option<io::Error>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            layer: None,
+            entry: None,
+            source: None,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Usage, message)
+    }
+
+    pub fn input(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Input, message)
+    }
+
+    /// An OS error while doing `what`; the kind stays `Io` unless the error says the input is bad.
+    pub fn io(what: impl Into<String>, source: io::Error) -> Self {
+        let kind = match source.kind() {
+            io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => ErrorKind::Input,
+            io::ErrorKind::Interrupted => ErrorKind::Interrupted,
+            _ => ErrorKind::Io,
+        };
+        Error {
+            kind,
+            message: what.into(),
+            layer: None,
+            entry: None,
+            source: Some(source),
+        }
+    }
+
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Attach the layer, unless a more precise one is already there.
+    pub fn in_layer(mut self, layer: &LayerRef) -> Self {
+        if self.layer.is_none() {
+            self.layer = Some(layer.clone());
+        }
+        self
+    }
+
+    /// Attach the entry name (lossy UTF-8), unless one is already there.
+    pub fn at_entry(mut self, entry: &[u8]) -> Self {
+        if self.entry.is_none() {
+            self.entry = Some(String::from_utf8_lossy(entry).into_owned());
+        }
+        self
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn layer(&self) -> Option<&LayerRef> {
+        self.layer.as_ref()
+    }
+
+    pub fn entry(&self) -> Option<&str> {
+        self.entry.as_deref()
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The underlying OS error, if any.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        self.source.as_ref()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(l) = &self.layer {
+            write!(f, "{l}: ")?;
+        }
+        if let Some(e) = &self.entry {
+            write!(f, "entry {e:?}: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(s) = &self.source {
+            write!(f, ": {s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Adds `what` context to `io::Result`s.
+pub(crate) trait IoContext<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::io(what(), e))
+    }
+}
+
+impl<T> IoContext<T> for nix::Result<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::io(what(), io::Error::from(e)))
+    }
+}

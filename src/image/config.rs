@@ -1,0 +1,52 @@
+//! The image configuration (OCI image config / Docker image JSON): what the layers are
+//! (`rootfs.diff_ids`) and how a container runs (for `inspect` and the export extras).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The parts of an image config this crate uses; unknown fields are ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ImageConfig {
+    pub architecture: Option<String>,
+    pub os: Option<String>,
+    pub variant: Option<String>,
+    pub created: Option<String>,
+    pub config: Option<RunConfig>,
+    pub rootfs: Option<RootFs>,
+    pub history: Vec<History>,
+}
+
+/// How a container made from the image runs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct RunConfig {
+    pub user: Option<String>,
+    pub env: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub working_dir: Option<String>,
+    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub stop_signal: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RootFs {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub diff_ids: Vec<String>,
+}
+
+/// One build step; `empty_layer` steps made no layer.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct History {
+    pub created: Option<String>,
+    pub created_by: Option<String>,
+    pub comment: Option<String>,
+    pub empty_layer: bool,
+}

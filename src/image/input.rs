@@ -1,0 +1,202 @@
+//! What the user named: a path (recognised by its content), a skopeo-style transport name, or
+//! `-` for standard input; and turning it into a [`Store`] to read from.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek};
+use std::path::{Path, PathBuf};
+
+use super::store::{DirStore, Store, TarStore};
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::layer::{sniff, Compression};
+
+/// The form an image comes in, as far as the user said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A file or directory recognised by its content.
+    Path(PathBuf),
+    /// `-`: an archive on standard input (spooled to a temporary file first: every writer puts
+    /// the manifest after the layers).
+    Stdin,
+    /// `docker-archive:FILE`: read `manifest.json`, even if an OCI index is there too.
+    DockerArchive(PathBuf),
+    /// `oci:DIR`: an OCI image layout directory.
+    OciDir(PathBuf),
+    /// `oci-archive:FILE`: a tar of an OCI image layout.
+    OciArchive(PathBuf),
+}
+
+/// Which manifest format to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `manifest.json` (`docker save`, skopeo/podman docker-archive, go-containerregistry).
+    Docker,
+    /// `index.json` (OCI image layout, Docker 25+ `docker save`).
+    Oci,
+}
+
+impl Input {
+    /// Parses `docker-archive:FILE[:REF]`, `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`, `-` or a
+    /// path. Returns the reference given after the path, if any.
+    pub fn parse(s: &str) -> Result<(Input, Option<String>)> {
+        if s == "-" {
+            return Ok((Input::Stdin, None));
+        }
+        for (prefix, make) in [
+            ("docker-archive:", Input::DockerArchive as fn(PathBuf) -> Input),
+            ("oci-archive:", Input::OciArchive),
+            ("oci:", Input::OciDir),
+        ] {
+            if let Some(rest) = s.strip_prefix(prefix) {
+                let (path, reference) = match rest.split_once(':') {
+                    Some((p, r)) if !r.is_empty() => (p, Some(r.to_owned())),
+                    Some((p, _)) => (p, None),
+                    None => (rest, None),
+                };
+                if path.is_empty() {
+                    return Err(Error::usage(format!("{s:?} names no file")));
+                }
+                return Ok((make(PathBuf::from(path)), reference));
+            }
+        }
+        Ok((Input::Path(PathBuf::from(s)), None))
+    }
+
+    /// Opens the input and tells which layout to read.
+    pub fn open(&self) -> Result<(Box<dyn Store>, Layout)> {
+        match self {
+            Input::Stdin => {
+                let store = tar_store(spool(io::stdin().lock(), "standard input")?, "standard input")?;
+                let layout = detect(&store, None)?;
+                Ok((Box::new(store), layout))
+            }
+            Input::Path(p) => {
+                let meta = std::fs::metadata(p).ctx(|| format!("cannot open {}", p.display()))?;
+                if meta.is_dir() {
+                    let store = DirStore::open(p)?;
+                    let layout = detect(&store, None)?;
+                    Ok((Box::new(store), layout))
+                } else {
+                    let store = open_archive(p)?;
+                    let layout = detect(&store, None)?;
+                    Ok((Box::new(store), layout))
+                }
+            }
+            Input::DockerArchive(p) => {
+                let store: Box<dyn Store> = if p.is_dir() {
+                    Box::new(DirStore::open(p)?)
+                } else {
+                    Box::new(open_archive(p)?)
+                };
+                detect(&*store, Some(Layout::Docker))?;
+                Ok((store, Layout::Docker))
+            }
+            Input::OciDir(p) => {
+                let store = DirStore::open(p)?;
+                detect(&store, Some(Layout::Oci))?;
+                Ok((Box::new(store), Layout::Oci))
+            }
+            Input::OciArchive(p) => {
+                let store = open_archive(p)?;
+                detect(&store, Some(Layout::Oci))?;
+                Ok((Box::new(store), Layout::Oci))
+            }
+        }
+    }
+}
+
+/// An OCI index wins over `manifest.json` when both are there (Docker 25+): it can hold
+/// several platforms and nested indexes that `manifest.json` cannot describe.
+fn detect(store: &dyn Store, want: Option<Layout>) -> Result<Layout> {
+    let has_index = store.size("index.json").is_some();
+    let has_manifest = store.size("manifest.json").is_some();
+    let found = match want {
+        Some(Layout::Docker) if has_manifest => Some(Layout::Docker),
+        Some(Layout::Oci) if has_index => Some(Layout::Oci),
+        Some(_) => None,
+        None if has_index => Some(Layout::Oci),
+        None if has_manifest => Some(Layout::Docker),
+        None => None,
+    };
+    found.ok_or_else(|| {
+        let what = match want {
+            Some(Layout::Docker) => "manifest.json",
+            Some(Layout::Oci) => "index.json",
+            None => "manifest.json or index.json",
+        };
+        Error::input(format!(
+            "{} is not a container image: no {what}",
+            store.describe()
+        ))
+    })
+}
+
+/// Opens an archive file; a compressed one is inflated into a temporary file first.
+fn open_archive(path: &Path) -> Result<TarStore> {
+    let name = path.display().to_string();
+    let mut file = File::open(path).ctx(|| format!("cannot open {name}"))?;
+    let mut head = [0u8; 8];
+    let n = read_head(&mut file, &mut head).ctx(|| format!("cannot read {name}"))?;
+    file.rewind().ctx(|| format!("cannot read {name}"))?;
+    if sniff(&head[..n])? == Compression::None {
+        return TarStore::index(file, name);
+    }
+    tar_store(spool(file, &name)?, &name)
+}
+
+fn read_head(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn tar_store(file: File, name: &str) -> Result<TarStore> {
+    TarStore::index(file, name.to_owned())
+}
+
+/// Copies a stream (inflating it if it is compressed) into an unlinked temporary file.
+fn spool(r: impl Read, name: &str) -> Result<File> {
+    let mut r = BufReader::with_capacity(1 << 20, r);
+    let head = r.fill_buf().ctx(|| format!("cannot read {name}"))?;
+    let compression = sniff(head)?;
+    let mut out = tempfile::tempfile().ctx(|| "cannot create a temporary file (set TMPDIR)".into())?;
+    let copied = match compression {
+        Compression::None => io::copy(&mut r, &mut out),
+        Compression::Gzip => io::copy(&mut flate2::bufread::MultiGzDecoder::new(r), &mut out),
+        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(r) {
+            Ok(mut d) => io::copy(&mut d, &mut out),
+            Err(e) => Err(e),
+        },
+    };
+    copied.map_err(|e| {
+        let kind = if e.kind() == io::ErrorKind::StorageFull { ErrorKind::Io } else { ErrorKind::Input };
+        Error::io(format!("cannot read {name}"), e).with_kind(kind)
+    })?;
+    out.rewind().ctx(|| "cannot rewind the temporary file".into())?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_names() {
+        assert_eq!(
+            Input::parse("docker-archive:x.tar:busybox:latest").unwrap(),
+            (Input::DockerArchive("x.tar".into()), Some("busybox:latest".into()))
+        );
+        assert_eq!(Input::parse("oci:dir").unwrap(), (Input::OciDir("dir".into()), None));
+        assert_eq!(
+            Input::parse("oci-archive:a.tar:v1").unwrap(),
+            (Input::OciArchive("a.tar".into()), Some("v1".into()))
+        );
+        assert_eq!(Input::parse("-").unwrap(), (Input::Stdin, None));
+        assert_eq!(Input::parse("./img.tar").unwrap(), (Input::Path("./img.tar".into()), None));
+        assert!(Input::parse("oci:").is_err());
+    }
+}

@@ -1,0 +1,269 @@
+//! The files of an image, wherever they are: members of a tar archive or files of a directory.
+//! Every name is resolved inside the archive or directory; nothing outside it is ever read.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::merge::RelPath;
+
+/// Read access to the files of an image.
+pub trait Store: Send + Sync {
+    /// Opens the file at `path` (relative to the top of the archive or directory).
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>>;
+    /// The size of the file at `path`, if it exists.
+    fn size(&self, path: &str) -> Option<u64>;
+    /// A short description for messages.
+    fn describe(&self) -> String;
+
+    /// Reads a small file whole, refusing one larger than `limit`.
+    fn read_small(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.open(path)?
+            .take(limit + 1)
+            .read_to_end(&mut buf)
+            .ctx(|| format!("cannot read {path}"))?;
+        if buf.len() as u64 > limit {
+            return Err(Error::input(format!("{path} is larger than {limit} bytes")));
+        }
+        Ok(buf)
+    }
+}
+
+/// Normalises a path given by the image (a manifest entry, a digest path).
+fn archive_path(path: &str) -> Result<RelPath> {
+    RelPath::parse(path.as_bytes())
+        .map_err(|e| Error::input(format!("bad path {path:?} in the image: {}", e.message())))
+}
+
+#[derive(Debug, Clone)]
+enum Member {
+    File { offset: u64, size: u64 },
+    Symlink(Vec<u8>),
+    Hardlink(Vec<u8>),
+    Other,
+}
+
+/// A tar archive indexed once, its members then read in place with positioned reads.
+pub struct TarStore {
+    file: Arc<File>,
+    members: HashMap<Vec<u8>, Member>,
+    name: String,
+}
+
+/// How many archive-internal links one lookup may follow.
+const MAX_LINKS: usize = 40;
+
+impl TarStore {
+    /// Indexes the tar archive in `file` (which must be seekable and uncompressed).
+    pub fn index(file: File, name: String) -> Result<TarStore> {
+        let mut members = HashMap::new();
+        {
+            let mut ar = tar::Archive::new(&file);
+            let entries = ar
+                .entries_with_seek()
+                .map_err(|e| Error::io(format!("cannot read archive {name}"), e).with_kind(ErrorKind::Input))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| {
+                    Error::io(format!("{name} is not a valid tar archive"), e).with_kind(ErrorKind::Input)
+                })?;
+                let path = match RelPath::parse(&entry.path_bytes()) {
+                    Ok(p) => p,
+                    Err(_) => continue, // a name we would never look up
+                };
+                let member = match entry.header().entry_type() {
+                    tar::EntryType::Regular | tar::EntryType::Continuous => Member::File {
+                        offset: entry.raw_file_position(),
+                        size: entry.size(),
+                    },
+                    tar::EntryType::Symlink => {
+                        Member::Symlink(entry.link_name_bytes().unwrap_or_default().into_owned())
+                    }
+                    tar::EntryType::Link => {
+                        Member::Hardlink(entry.link_name_bytes().unwrap_or_default().into_owned())
+                    }
+                    _ => Member::Other,
+                };
+                members.insert(path.as_bytes().to_vec(), member);
+            }
+        }
+        Ok(TarStore {
+            file: Arc::new(file),
+            members,
+            name,
+        })
+    }
+
+    /// Finds the file behind `path`, following links while they stay inside the archive.
+    fn lookup(&self, path: &str) -> Result<(u64, u64)> {
+        let mut cur = archive_path(path)?.as_bytes().to_vec();
+        for _ in 0..MAX_LINKS {
+            match self.members.get(&cur) {
+                Some(Member::File { offset, size }) => return Ok((*offset, *size)),
+                Some(Member::Symlink(target)) => {
+                    cur = resolve_link(&cur, target).ok_or_else(|| {
+                        Error::input(format!("{path} links outside the archive"))
+                    })?;
+                }
+                Some(Member::Hardlink(target)) => {
+                    cur = RelPath::parse(target)
+                        .map_err(|_| Error::input(format!("{path} links outside the archive")))?
+                        .as_bytes()
+                        .to_vec();
+                }
+                Some(Member::Other) => return Err(Error::input(format!("{path} is not a file in {}", self.name))),
+                None => return Err(Error::input(format!("{path} is missing from {}", self.name))),
+            }
+        }
+        Err(Error::input(format!("too many links resolving {path}")))
+    }
+}
+
+/// Resolves a symlink target relative to the link's directory, lexically; `None` if it climbs
+/// above the top of the archive.
+fn resolve_link(link: &[u8], target: &[u8]) -> Option<Vec<u8>> {
+    let mut parts: Vec<&[u8]> = if target.starts_with(b"/") {
+        Vec::new()
+    } else {
+        let mut p: Vec<&[u8]> = link.split(|&b| b == b'/').collect();
+        p.pop();
+        p
+    };
+    for c in target.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(parts.join(&b'/'))
+}
+
+/// A member of an archive, read with `pread` so several can be open at once.
+struct Slice {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for Slice {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len().min((self.end - self.pos) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "archive is truncated"));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Store for TarStore {
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>> {
+        let (offset, size) = self.lookup(path)?;
+        Ok(Box::new(Slice {
+            file: self.file.clone(),
+            pos: offset,
+            end: offset.saturating_add(size),
+        }))
+    }
+
+    fn size(&self, path: &str) -> Option<u64> {
+        self.lookup(path).ok().map(|(_, s)| s)
+    }
+
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// An image laid out in a directory (an OCI layout, an unpacked `docker save`).
+pub struct DirStore {
+    root: OwnedFd,
+    path: PathBuf,
+}
+
+impl DirStore {
+    pub fn open(path: &Path) -> Result<DirStore> {
+        let root = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .ctx(|| format!("cannot open {}", path.display()))?;
+        Ok(DirStore {
+            root,
+            path: path.to_owned(),
+        })
+    }
+
+    fn open_file(&self, path: &str) -> Result<File> {
+        let rel = archive_path(path)?;
+        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+        let how = OpenHow::new()
+            .flags(flags)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let fd = match openat2(self.root.as_fd(), rel.as_bytes(), how) {
+            Err(Errno::ENOSYS) | Err(Errno::EPERM) => {
+                // No openat2: refuse symlinks rather than follow them unchecked.
+                let mut dir = self.root.try_clone().ctx(|| "cannot duplicate a handle".into())?;
+                let comps: Vec<&[u8]> = rel.components().collect();
+                let (last, parents) = comps.split_last().ok_or_else(|| Error::input("empty path"))?;
+                for c in parents {
+                    dir = openat(dir.as_fd(), *c, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+                        .ctx(|| format!("cannot open {path} in {}", self.path.display()))?;
+                }
+                openat(dir.as_fd(), *last, flags | OFlag::O_NOFOLLOW, Mode::empty())
+            }
+            r => r,
+        };
+        match fd {
+            Ok(fd) => {
+                let f = File::from(fd);
+                let meta = f.metadata().ctx(|| format!("cannot stat {path}"))?;
+                if !meta.is_file() {
+                    return Err(Error::input(format!("{path} is not a file in {}", self.path.display())));
+                }
+                Ok(f)
+            }
+            Err(Errno::ENOENT) => Err(Error::input(format!("{path} is missing from {}", self.path.display()))),
+            Err(e) => Err(Error::io(format!("cannot open {path} in {}", self.path.display()), e.into())),
+        }
+    }
+}
+
+impl Store for DirStore {
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>> {
+        Ok(Box::new(self.open_file(path)?))
+    }
+
+    fn size(&self, path: &str) -> Option<u64> {
+        self.open_file(path).ok()?.metadata().ok().map(|m| m.len())
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_link;
+
+    #[test]
+    fn links_stay_inside() {
+        assert_eq!(resolve_link(b"a/layer.tar", b"../b/layer.tar"), Some(b"b/layer.tar".to_vec()));
+        assert_eq!(resolve_link(b"a/layer.tar", b"../../etc/passwd"), None);
+        assert_eq!(resolve_link(b"a/x", b"/b/y"), Some(b"b/y".to_vec()));
+    }
+}

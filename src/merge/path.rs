@@ -1,0 +1,122 @@
+//! Normalised relative paths inside the image root.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// A path inside the root: components joined by `/`, none empty, `.` or `..`, no NUL.
+/// The root itself is the empty path.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct RelPath(Vec<u8>);
+
+impl RelPath {
+    pub fn root() -> Self {
+        RelPath(Vec::new())
+    }
+
+    /// Parses a tar entry name. Leading `/`, `.` components and repeated or trailing slashes
+    /// are dropped (so `/a`, `./a/` and `a//` are all `a`); `..` and NUL are refused, since no
+    /// honest writer produces them and they only serve to climb out of the root.
+    pub fn parse(name: &[u8]) -> Result<Self> {
+        if name.contains(&0) {
+            return Err(Error::input("name contains a NUL byte"));
+        }
+        let mut out = Vec::with_capacity(name.len());
+        for comp in name.split(|&b| b == b'/') {
+            match comp {
+                b"" | b"." => {}
+                b".." => return Err(Error::input("name contains a '..' component")),
+                c => {
+                    if !out.is_empty() {
+                        out.push(b'/');
+                    }
+                    out.extend_from_slice(c);
+                }
+            }
+        }
+        Ok(RelPath(out))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn components(&self) -> impl DoubleEndedIterator<Item = &[u8]> {
+        self.0.split(|&b| b == b'/').filter(|c| !c.is_empty())
+    }
+
+    /// The last component, `None` for the root.
+    pub fn file_name(&self) -> Option<&[u8]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some(match self.0.iter().rposition(|&b| b == b'/') {
+            Some(i) => &self.0[i + 1..],
+            None => &self.0,
+        })
+    }
+
+    /// The parent; the root's parent is the root.
+    pub fn parent(&self) -> RelPath {
+        match self.0.iter().rposition(|&b| b == b'/') {
+            Some(i) => RelPath(self.0[..i].to_vec()),
+            None => RelPath::root(),
+        }
+    }
+
+    /// Appends one component (which must be a valid name, not containing `/`).
+    pub fn join(&self, name: &[u8]) -> RelPath {
+        debug_assert!(!name.contains(&b'/') && !name.is_empty());
+        let mut v = Vec::with_capacity(self.0.len() + 1 + name.len());
+        v.extend_from_slice(&self.0);
+        if !v.is_empty() {
+            v.push(b'/');
+        }
+        v.extend_from_slice(name);
+        RelPath(v)
+    }
+
+    /// True if `self` is `other` or lies below it.
+    pub fn starts_with(&self, other: &RelPath) -> bool {
+        other.0.is_empty()
+            || (self.0.starts_with(&other.0)
+                && (self.0.len() == other.0.len() || self.0[other.0.len()] == b'/'))
+    }
+
+    pub fn display(&self) -> String {
+        format!("/{}", String::from_utf8_lossy(&self.0))
+    }
+}
+
+impl fmt::Debug for RelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.display())
+    }
+}
+
+impl fmt::Display for RelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_join_and_prefix() {
+        let p = RelPath::parse(b"a/b/c").unwrap();
+        assert_eq!(p.parent(), RelPath::parse(b"a/b").unwrap());
+        assert_eq!(p.file_name(), Some(&b"c"[..]));
+        assert_eq!(RelPath::root().join(b"x").as_bytes(), b"x");
+        assert!(p.starts_with(&RelPath::parse(b"a").unwrap()));
+        assert!(!p.starts_with(&RelPath::parse(b"a/b/cd").unwrap()));
+        assert!(!RelPath::parse(b"ab").unwrap().starts_with(&RelPath::parse(b"a").unwrap()));
+        assert!(p.starts_with(&RelPath::root()));
+    }
+}

@@ -1,0 +1,306 @@
+//! A comparable description of a filesystem tree: every path with its type, metadata, content
+//! digest, link target, device numbers, hardlink group and xattrs. Made from a directory, a tar
+//! stream (a `docker export`, `umoci` output) or the in-memory specification, so that any two
+//! can be compared entry by entry.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::CString;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::layer::entry::{read_header, Kind, Parsed, Timestamp};
+use crate::merge::RelPath;
+
+/// What a path is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeKind {
+    File { size: u64, sha256: [u8; 32] },
+    Dir,
+    Symlink(Vec<u8>),
+    CharDevice(u32, u32),
+    BlockDevice(u32, u32),
+    Fifo,
+}
+
+impl NodeKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            NodeKind::File { .. } => "file",
+            NodeKind::Dir => "directory",
+            NodeKind::Symlink(_) => "symlink",
+            NodeKind::CharDevice(..) => "character device",
+            NodeKind::BlockDevice(..) => "block device",
+            NodeKind::Fifo => "fifo",
+        }
+    }
+}
+
+/// One path of a tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: Timestamp,
+    pub xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The smallest path of this node's hardlink group, when it has more than one name.
+    pub link_group: Option<Vec<u8>>,
+}
+
+/// A whole tree, by path (relative, no leading slash; the root itself is not included).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub nodes: BTreeMap<Vec<u8>, Node>,
+}
+
+/// How to compare modification times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mtime {
+    #[default]
+    Exact,
+    Seconds,
+    Ignore,
+}
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+impl Snapshot {
+    /// Describes the tree under `root` (never following symlinks).
+    pub fn from_dir(root: &Path) -> Result<Snapshot> {
+        let mut nodes = BTreeMap::new();
+        let mut inodes: HashMap<(u64, u64), Vec<Vec<u8>>> = HashMap::new();
+        for e in walkdir::WalkDir::new(root).follow_links(false).min_depth(1) {
+            let e = e.map_err(|e| Error::new(ErrorKind::Io, format!("cannot walk {}: {e}", root.display())))?;
+            let path = e.path();
+            let rel = path
+                .strip_prefix(root)
+                .map_err(|_| Error::new(ErrorKind::Io, "path outside the walk"))?
+                .as_os_str()
+                .as_bytes()
+                .to_vec();
+            let m = e.metadata().map_err(|e| Error::new(ErrorKind::Io, format!("cannot stat {}: {e}", path.display())))?;
+            let ft = m.file_type();
+            let kind = if ft.is_dir() {
+                NodeKind::Dir
+            } else if ft.is_symlink() {
+                let t = std::fs::read_link(path).ctx(|| format!("cannot read {}", path.display()))?;
+                NodeKind::Symlink(t.as_os_str().as_bytes().to_vec())
+            } else if ft.is_file() {
+                let mut h = Sha256::new();
+                let mut f = std::fs::File::open(path).ctx(|| format!("cannot read {}", path.display()))?;
+                std::io::copy(&mut f, &mut h).ctx(|| format!("cannot read {}", path.display()))?;
+                NodeKind::File {
+                    size: m.len(),
+                    sha256: h.finalize().into(),
+                }
+            } else if ft.is_char_device() {
+                NodeKind::CharDevice(major(m.rdev()), minor(m.rdev()))
+            } else if ft.is_block_device() {
+                NodeKind::BlockDevice(major(m.rdev()), minor(m.rdev()))
+            } else if ft.is_fifo() {
+                NodeKind::Fifo
+            } else {
+                continue; // sockets cannot come from a layer
+            };
+            if !ft.is_dir() && m.nlink() > 1 {
+                inodes.entry((m.dev(), m.ino())).or_default().push(rel.clone());
+            }
+            nodes.insert(
+                rel,
+                Node {
+                    kind,
+                    mode: m.mode() & 0o7777,
+                    uid: m.uid(),
+                    gid: m.gid(),
+                    mtime: Timestamp {
+                        secs: m.mtime(),
+                        nanos: m.mtime_nsec() as u32,
+                    },
+                    xattrs: read_xattrs(path)?,
+                    link_group: None,
+                },
+            );
+        }
+        let mut snap = Snapshot { nodes };
+        snap.set_groups(inodes.into_values());
+        Ok(snap)
+    }
+
+    /// Describes the tree a tar stream holds, applied naively in order (no whiteouts: for
+    /// `docker export` and unpacked-tree tars).
+    pub fn from_tar(r: impl Read) -> Result<Snapshot> {
+        let mut nodes: BTreeMap<Vec<u8>, Node> = BTreeMap::new();
+        let mut groups: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
+        let mut ar = tar::Archive::new(r);
+        let entries = ar.entries().map_err(|e| Error::io("cannot read tar", e).with_kind(ErrorKind::Input))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| Error::io("corrupt tar", e).with_kind(ErrorKind::Input))?;
+            let h = match read_header(&mut entry)? {
+                Parsed::Entry(h) => h,
+                Parsed::Skip => continue,
+            };
+            let path = RelPath::parse(&h.name)?;
+            if path.is_root() {
+                continue;
+            }
+            let key = path.as_bytes().to_vec();
+            let kind = match &h.kind {
+                Kind::File => {
+                    let mut hasher = Sha256::new();
+                    let size = std::io::copy(&mut entry, &mut hasher).ctx(|| "cannot read tar".into())?;
+                    NodeKind::File {
+                        size,
+                        sha256: hasher.finalize().into(),
+                    }
+                }
+                Kind::Dir => NodeKind::Dir,
+                Kind::Symlink(t) => NodeKind::Symlink(t.clone()),
+                Kind::CharDevice { major, minor } => NodeKind::CharDevice(*major, *minor),
+                Kind::BlockDevice { major, minor } => NodeKind::BlockDevice(*major, *minor),
+                Kind::Fifo => NodeKind::Fifo,
+                Kind::Hardlink(t) => {
+                    let target = RelPath::parse(t)?.as_bytes().to_vec();
+                    let node = nodes
+                        .get(&target)
+                        .cloned()
+                        .ok_or_else(|| Error::input(format!("hardlink to missing {}", String::from_utf8_lossy(&target))))?;
+                    let root = groups
+                        .iter()
+                        .find(|(_, members)| members.contains(&target))
+                        .map(|(k, _)| k.clone())
+                        .unwrap_or_else(|| target.clone());
+                    let g = groups.entry(root).or_insert_with(|| vec![target.clone()]);
+                    g.push(key.clone());
+                    nodes.insert(key, node);
+                    continue;
+                }
+            };
+            nodes.insert(
+                key,
+                Node {
+                    kind,
+                    mode: h.meta.mode,
+                    uid: h.meta.uid,
+                    gid: h.meta.gid,
+                    mtime: h.meta.mtime,
+                    xattrs: h.meta.xattrs.into_iter().collect(),
+                    link_group: None,
+                },
+            );
+        }
+        let mut snap = Snapshot { nodes };
+        snap.set_groups(groups.into_values());
+        Ok(snap)
+    }
+
+    /// Marks each group of names of one inode with the group's smallest path.
+    pub fn set_groups(&mut self, groups: impl IntoIterator<Item = Vec<Vec<u8>>>) {
+        for mut g in groups {
+            g.retain(|p| self.nodes.contains_key(p));
+            g.sort();
+            g.dedup();
+            if g.len() < 2 {
+                continue;
+            }
+            let first = g[0].clone();
+            for p in g {
+                if let Some(n) = self.nodes.get_mut(&p) {
+                    n.link_group = Some(first.clone());
+                }
+            }
+        }
+    }
+
+    /// Every difference between `self` (left) and `other` (right), one line each, by path.
+    pub fn diff(&self, other: &Snapshot, mtime: Mtime) -> Vec<String> {
+        let mut out = Vec::new();
+        let show = |p: &[u8]| format!("/{}", String::from_utf8_lossy(p));
+        let mut keys: Vec<&Vec<u8>> = self.nodes.keys().chain(other.nodes.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            let p = show(k);
+            match (self.nodes.get(k), other.nodes.get(k)) {
+                (Some(_), None) => out.push(format!("{p}: only in left")),
+                (None, Some(_)) => out.push(format!("{p}: only in right")),
+                (Some(a), Some(b)) => {
+                    if a.kind != b.kind {
+                        let what = match (&a.kind, &b.kind) {
+                            (NodeKind::File { .. }, NodeKind::File { .. }) => "content",
+                            (NodeKind::Symlink(_), NodeKind::Symlink(_)) => "symlink target",
+                            _ if a.kind.name() == b.kind.name() => "device numbers",
+                            _ => "type",
+                        };
+                        out.push(format!("{p}: {what} differs ({:?} vs {:?})", a.kind, b.kind));
+                    }
+                    if a.mode != b.mode && a.kind.name() != "symlink" {
+                        out.push(format!("{p}: mode {:o} vs {:o}", a.mode, b.mode));
+                    }
+                    if (a.uid, a.gid) != (b.uid, b.gid) {
+                        out.push(format!("{p}: owner {}:{} vs {}:{}", a.uid, a.gid, b.uid, b.gid));
+                    }
+                    let mt = match mtime {
+                        Mtime::Exact => a.mtime != b.mtime,
+                        Mtime::Seconds => a.mtime.secs != b.mtime.secs,
+                        Mtime::Ignore => false,
+                    };
+                    if mt {
+                        out.push(format!("{p}: mtime {:?} vs {:?}", a.mtime, b.mtime));
+                    }
+                    if a.xattrs != b.xattrs {
+                        out.push(format!("{p}: xattrs {:?} vs {:?}", a.xattrs, b.xattrs));
+                    }
+                    if a.link_group != b.link_group {
+                        out.push(format!(
+                            "{p}: hardlink group {:?} vs {:?}",
+                            a.link_group.as_deref().map(show),
+                            b.link_group.as_deref().map(show)
+                        ));
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        out
+    }
+}
+
+fn major(dev: u64) -> u32 {
+    nix::sys::stat::major(dev) as u32
+}
+
+fn minor(dev: u64) -> u32 {
+    nix::sys::stat::minor(dev) as u32
+}
+
+fn read_xattrs(path: &Path) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::input("NUL in path"))?;
+    let mut names = vec![0u8; 4096];
+    let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    if n < 0 {
+        return Ok(out); // not supported here: nothing to compare
+    }
+    names.truncate(n as usize);
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        if name == b"security.selinux" {
+            continue;
+        }
+        let cn = CString::new(name).map_err(|_| Error::input("NUL in xattr name"))?;
+        let mut val = vec![0u8; 65536];
+        let m = unsafe { libc::lgetxattr(c.as_ptr(), cn.as_ptr(), val.as_mut_ptr().cast(), val.len()) };
+        if m >= 0 {
+            val.truncate(m as usize);
+            out.insert(name.to_vec(), val);
+        }
+    }
+    Ok(out)
+}
