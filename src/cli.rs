@@ -1,1 +1,256 @@
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The command line: parses arguments, shows progress, reports. Everything it does is a
+//! library call; this module only talks to the user.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::error::ErrorKind;
+use crate::image::{Image, Input, Platform, Selector};
+use crate::{Error, Observer, Options, Report, Result, Strategy};
+
+const AFTER_HELP: &str = "\
+IMAGE can be:
+  image.tar                 a `docker save` archive (legacy or Docker 25+ layout), a
+                            skopeo/podman docker-archive, a go-containerregistry tarball,
+                            or an OCI archive; plain, gzip or zstd compressed
+  ./layout                  an OCI image layout directory (or an unpacked docker save)
+  docker-archive:FILE[:REF] skopeo-style names; REF picks the image like --image
+  oci:DIR[:REF]
+  oci-archive:FILE[:REF]
+  -                         an archive on standard input; it is first copied to a
+                            temporary file (in $TMPDIR), because every writer puts the
+                            manifest after the layers
+
+Layers are applied bottom to top; `.wh.NAME` deletes NAME from lower layers and
+`.wh..wh..opq` empties a directory of lower content, as Docker does. Nothing is ever
+written outside TARGET, whatever the layers contain. Run as root to reproduce owners
+and device nodes; otherwise they are skipped and a line says so.
+
+Exit status: 0 done; 1 bad image, failed digest check or I/O error (TARGET is then
+incomplete); 2 usage error (bad option, TARGET not empty, image not chosen);
+130 interrupted.
+
+Examples:
+  flatten busybox.tar rootfs
+  docker save myapp | flatten - rootfs
+  flatten --image myapp:1.2 all-images.tar rootfs
+  flatten --platform linux/arm64 oci:./layout rootfs";
+
+/// Turn a saved container image into its root filesystem, as `docker export` would.
+#[derive(Debug, Parser)]
+#[command(name = "flatten", version, about, after_long_help = AFTER_HELP)]
+struct Args {
+    /// The image: an archive, an OCI layout directory, a transport name, or - for stdin.
+    #[arg(value_name = "IMAGE")]
+    image: String,
+
+    /// The directory to create; it must be missing or empty.
+    #[arg(value_name = "TARGET")]
+    target: PathBuf,
+
+    /// Which image of several: a tag (as in RepoTags or the OCI ref name), a digest, or @N.
+    #[arg(long = "image", value_name = "REF")]
+    image_ref: Option<String>,
+
+    /// Which platform of a multi-platform image: os/arch[/variant] (default: this host's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
+    platform: Option<Platform>,
+
+    /// Do not check layer, manifest and config digests.
+    #[arg(long)]
+    no_verify: bool,
+
+    /// No progress and no summary line (problems are still reported).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn parse_platform(s: &str) -> std::result::Result<Platform, String> {
+    Platform::parse(s).map_err(|e| e.message().to_owned())
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    install_interrupt_handler();
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("flatten: {e}");
+            exit_code(&e)
+        }
+    }
+}
+
+fn exit_code(e: &Error) -> ExitCode {
+    ExitCode::from(match e.kind() {
+        ErrorKind::Usage | ErrorKind::Target => 2,
+        ErrorKind::Interrupted => 130,
+        _ => 1,
+    })
+}
+
+fn run(args: &Args) -> Result<ExitCode> {
+    let start = Instant::now();
+    let (input, transport_ref) = Input::parse(&args.image)?;
+    let image_ref = match (&args.image_ref, transport_ref) {
+        (Some(_), Some(_)) => {
+            return Err(Error::usage("give the image reference either in IMAGE or with --image, not both"))
+        }
+        (a, b) => a.clone().or(b),
+    };
+    let options = Options {
+        selector: Selector {
+            image: image_ref,
+            platform: args.platform.clone(),
+        },
+        verify: !args.no_verify,
+        strategy: strategy_from_env(),
+    };
+    let image = Image::open(&input, &options.selector, options.verify)?;
+    crate::prepare_target(&args.target)?;
+    let mut bars = Bars::new(args.quiet);
+    let report = crate::flatten_image(&image, &args.target, &options, &mut bars).map_err(|e| {
+        bars.clear();
+        let note = format!("; {} is incomplete", args.target.display());
+        Error::new(e.kind(), format!("{}{note}", e))
+    })?;
+    bars.clear();
+    report_done(args, &report, start);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `FLATTEN_RESOLVE=walk` forces the resolution fallback (for tests of old kernels).
+fn strategy_from_env() -> Strategy {
+    match std::env::var("FLATTEN_RESOLVE").as_deref() {
+        Ok("walk") => Strategy::Walk,
+        _ => Strategy::Auto,
+    }
+}
+
+fn report_done(args: &Args, r: &Report, start: Instant) {
+    if !args.quiet {
+        eprintln!(
+            "flatten: {} layers, {} entries, {} in {:.2} s into {}",
+            r.layers,
+            r.entries,
+            human_bytes(r.bytes),
+            start.elapsed().as_secs_f64(),
+            args.target.display()
+        );
+    }
+    let u = &r.unreproduced;
+    if !u.is_empty() {
+        let mut parts = Vec::new();
+        if u.owners > 0 {
+            parts.push(format!("owners of {} entries", u.owners));
+        }
+        if u.devices > 0 {
+            parts.push(format!("{} device nodes", u.devices));
+        }
+        if u.xattrs > 0 {
+            parts.push(format!("{} extended attributes", u.xattrs));
+        }
+        let why = if nix::unistd::Uid::effective().is_root() {
+            "refused by the kernel or filesystem"
+        } else {
+            "not running as root"
+        };
+        eprintln!(
+            "flatten: not reproduced ({why}): {} (e.g. {})",
+            parts.join(", "),
+            u.examples.join("; ")
+        );
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+/// A progress bar per layer on stderr, when stderr is a terminal and not `-q`.
+struct Bars {
+    bar: Option<ProgressBar>,
+    enabled: bool,
+}
+
+impl Bars {
+    fn new(quiet: bool) -> Bars {
+        Bars {
+            bar: None,
+            enabled: !quiet && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn clear(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Bars {
+    fn layer_start(&mut self, index: usize, count: usize, size: Option<u64>) {
+        if !self.enabled {
+            return;
+        }
+        self.clear();
+        let bar = ProgressBar::with_draw_target(size, ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template(
+            "layer {msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(format!("{}/{count}", index + 1));
+        self.bar = Some(bar);
+    }
+
+    fn advance(&mut self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+        }
+    }
+
+    fn layer_done(&mut self, _index: usize) {
+        self.clear();
+    }
+}
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    crate::apply::INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// SIGINT and SIGTERM stop the run between entries so that the error says what state TARGET
+/// is in, instead of dying mid-write.
+fn install_interrupt_handler() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(SigHandler::Handler(on_interrupt), SaFlags::empty(), SigSet::empty());
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // Safety: the handler only stores to an atomic.
+        let _ = unsafe { sigaction(sig, &action) };
+    }
+}

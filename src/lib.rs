@@ -84,9 +84,15 @@ impl Observer for () {}
 /// Flattens the image `input` (as chosen by `options.selector`) into `target`, which must be
 /// missing or an empty directory.
 pub fn flatten(input: &Input, target: &Path, options: &Options, observer: &mut dyn Observer) -> Result<Report> {
-    let start = Instant::now();
     let image = Image::open(input, &options.selector, options.verify)?;
     prepare_target(target)?;
+    flatten_image(&image, target, options, observer)
+}
+
+/// Applies the layers of an opened image into `target`, an existing empty directory. On error
+/// the target holds whatever was written up to then.
+pub fn flatten_image(image: &Image, target: &Path, options: &Options, observer: &mut dyn Observer) -> Result<Report> {
+    let start = Instant::now();
     let mut applier = apply::Applier::new(target, options.strategy)?;
     let mut report = Report {
         layers: image.layers.len(),

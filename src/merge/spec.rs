@@ -1,0 +1,355 @@
+//! The executable specification: the layering rules applied naively to an in-memory tree.
+//!
+//! It shares nothing with the real applier but [`classify`] (what a name means) and the tar
+//! header reader. Every node remembers the layer that wrote it, and the rules read directly:
+//! a whiteout or opaque marker in layer L removes what layers below L wrote, keeping L's own
+//! nodes (and, as bare `0755 root` parents, the lower directories they sit in). Paths resolve
+//! as if chrooted. The property tests build random layer stacks and require the real applier
+//! to produce exactly the tree this model does, or both to fail.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use super::{classify, Change, RelPath, AUFS_PLNK_DIR};
+use crate::fs::resolve::MAX_SYMLINKS;
+use crate::layer::entry::{read_header, Kind, Meta, Parsed};
+use crate::snapshot::{sha256, Node as SnapNode, NodeKind, Snapshot};
+
+#[derive(Debug, Clone)]
+enum Leaf {
+    File(Vec<u8>),
+    Symlink(Vec<u8>),
+    Char(u32, u32),
+    Block(u32, u32),
+    Fifo,
+}
+
+#[derive(Debug, Clone)]
+struct Inode {
+    leaf: Leaf,
+    meta: Meta,
+}
+
+#[derive(Debug, Clone)]
+struct Dir {
+    meta: Meta,
+    layer: usize,
+    children: BTreeMap<Vec<u8>, Node>,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Dir(Dir),
+    Leaf { inode: usize, layer: usize },
+}
+
+fn implicit_meta() -> Meta {
+    Meta {
+        mode: 0o755,
+        ..Meta::default()
+    }
+}
+
+/// The in-memory tree.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    root: Dir,
+    inodes: Vec<Inode>,
+    layer: usize,
+}
+
+impl Default for Spec {
+    fn default() -> Self {
+        Spec {
+            root: Dir {
+                meta: implicit_meta(),
+                layer: 0,
+                children: BTreeMap::new(),
+            },
+            inodes: Vec::new(),
+            layer: 0,
+        }
+    }
+}
+
+type Phys = Vec<Vec<u8>>;
+
+impl Spec {
+    pub fn new() -> Spec {
+        Spec::default()
+    }
+
+    /// Applies the next layer (an uncompressed tar). On error the tree is left as it got.
+    pub fn apply_layer(&mut self, tar: impl Read) -> Result<(), String> {
+        self.layer += 1;
+        let mut plnk = false;
+        let mut ar = tar::Archive::new(tar);
+        for entry in ar.entries().map_err(|e| e.to_string())? {
+            let mut entry = entry.map_err(|e| e.to_string())?;
+            let h = match read_header(&mut entry).map_err(|e| e.to_string())? {
+                Parsed::Entry(h) => h,
+                Parsed::Skip => continue,
+            };
+            let mut content = Vec::new();
+            if h.kind == Kind::File {
+                entry.read_to_end(&mut content).map_err(|e| e.to_string())?;
+            }
+            match classify(&h.name).map_err(|e| e.to_string())? {
+                Change::Put(p) => self.put(&p, &h.kind, &h.meta, content)?,
+                Change::AufsLink(p) if h.kind == Kind::File => {
+                    self.put(&p, &h.kind, &h.meta, content)?;
+                    plnk = true;
+                }
+                Change::AufsLink(_) | Change::AufsMeta => {}
+                Change::Whiteout(p) => match p.file_name() {
+                    None => self.opaque(&p)?,
+                    Some(name) => {
+                        if let Some(parent) = self.resolve(&p.parent(), false)? {
+                            self.prune(&parent, name);
+                        }
+                    }
+                },
+                Change::Opaque(p) => self.opaque(&p)?,
+            }
+        }
+        if plnk {
+            self.root.children.remove(AUFS_PLNK_DIR);
+        }
+        Ok(())
+    }
+
+    fn dir(&self, phys: &Phys) -> &Dir {
+        let mut d = &self.root;
+        for c in phys {
+            match d.children.get(c) {
+                Some(Node::Dir(next)) => d = next,
+                _ => unreachable!("physical paths name directories"),
+            }
+        }
+        d
+    }
+
+    fn dir_mut(&mut self, phys: &Phys) -> &mut Dir {
+        let mut d = &mut self.root;
+        for c in phys {
+            match d.children.get_mut(c) {
+                Some(Node::Dir(next)) => d = next,
+                _ => unreachable!("physical paths name directories"),
+            }
+        }
+        d
+    }
+
+    /// Resolves `path` to a directory as if chrooted; creates missing ones when `create`.
+    fn resolve(&mut self, path: &RelPath, create: bool) -> Result<Option<Phys>, String> {
+        let mut pending: Vec<Vec<u8>> = path.components().rev().map(<[u8]>::to_vec).collect();
+        let mut cur: Phys = Vec::new();
+        let mut links = 0;
+        while let Some(c) = pending.pop() {
+            if c.is_empty() || c == b"." {
+                continue;
+            }
+            if c == b".." {
+                cur.pop();
+                continue;
+            }
+            let layer = self.layer;
+            let target = match self.dir(&cur).children.get(&c) {
+                Some(Node::Dir(_)) => None,
+                Some(Node::Leaf { inode, .. }) => match &self.inodes[*inode].leaf {
+                    Leaf::Symlink(t) => Some(t.clone()),
+                    _ if create => return Err(format!("{path}: not a directory")),
+                    _ => return Ok(None),
+                },
+                None if create => {
+                    self.dir_mut(&cur).children.insert(
+                        c.clone(),
+                        Node::Dir(Dir {
+                            meta: implicit_meta(),
+                            layer,
+                            children: BTreeMap::new(),
+                        }),
+                    );
+                    None
+                }
+                None => return Ok(None),
+            };
+            match target {
+                None => cur.push(c),
+                Some(t) => {
+                    links += 1;
+                    if links > MAX_SYMLINKS {
+                        return Err(format!("{path}: too many symlinks"));
+                    }
+                    if t.starts_with(b"/") {
+                        cur.clear();
+                    }
+                    pending.extend(t.split(|&b| b == b'/').rev().map(<[u8]>::to_vec));
+                }
+            }
+        }
+        Ok(Some(cur))
+    }
+
+    fn put(&mut self, path: &RelPath, kind: &Kind, meta: &Meta, content: Vec<u8>) -> Result<(), String> {
+        let Some(name) = path.file_name() else {
+            if *kind != Kind::Dir {
+                return Err("non-directory at the root".into());
+            }
+            self.root.meta = meta.clone();
+            return Ok(());
+        };
+        let parent = self
+            .resolve(&path.parent(), true)?
+            .ok_or_else(|| format!("{path}: no parent"))?;
+        let layer = self.layer;
+        if *kind == Kind::Dir {
+            let d = self.dir_mut(&parent);
+            match d.children.get_mut(name) {
+                Some(Node::Dir(existing)) => {
+                    existing.meta = meta.clone();
+                    existing.layer = layer;
+                }
+                _ => {
+                    d.children.insert(
+                        name.to_vec(),
+                        Node::Dir(Dir {
+                            meta: meta.clone(),
+                            layer,
+                            children: BTreeMap::new(),
+                        }),
+                    );
+                }
+            }
+            return Ok(());
+        }
+        self.dir_mut(&parent).children.remove(name);
+        let leaf = match kind {
+            Kind::File => Leaf::File(content),
+            Kind::Symlink(t) if t.is_empty() => return Err(format!("{path}: empty symlink")),
+            Kind::Symlink(t) => Leaf::Symlink(t.clone()),
+            Kind::CharDevice { major, minor } => Leaf::Char(*major, *minor),
+            Kind::BlockDevice { major, minor } => Leaf::Block(*major, *minor),
+            Kind::Fifo => Leaf::Fifo,
+            Kind::Hardlink(t) => {
+                let tpath = RelPath::parse(t).map_err(|e| e.to_string())?;
+                let tname = tpath.file_name().ok_or("hardlink to the root")?;
+                let tdir = self
+                    .resolve(&tpath.parent(), false)?
+                    .ok_or_else(|| format!("{path}: hardlink target missing"))?;
+                let inode = match self.dir(&tdir).children.get(tname) {
+                    Some(Node::Leaf { inode, .. }) => *inode,
+                    Some(Node::Dir(_)) => return Err(format!("{path}: hardlink to a directory")),
+                    None => return Err(format!("{path}: hardlink target missing")),
+                };
+                self.dir_mut(&parent)
+                    .children
+                    .insert(name.to_vec(), Node::Leaf { inode, layer });
+                return Ok(());
+            }
+            Kind::Dir => unreachable!(),
+        };
+        self.inodes.push(Inode {
+            leaf,
+            meta: meta.clone(),
+        });
+        let inode = self.inodes.len() - 1;
+        self.dir_mut(&parent)
+            .children
+            .insert(name.to_vec(), Node::Leaf { inode, layer });
+        Ok(())
+    }
+
+    fn opaque(&mut self, path: &RelPath) -> Result<(), String> {
+        if let Some(dir) = self.resolve(path, false)? {
+            let names: Vec<Vec<u8>> = self.dir(&dir).children.keys().cloned().collect();
+            for n in names {
+                self.prune(&dir, &n);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes what lower layers wrote at `parent/name`, keeping this layer's nodes.
+    fn prune(&mut self, parent: &Phys, name: &[u8]) {
+        let layer = self.layer;
+        let d = self.dir_mut(parent);
+        let Some(node) = d.children.get_mut(name) else {
+            return;
+        };
+        if !has_layer(node, layer) {
+            d.children.remove(name);
+            return;
+        }
+        if let Node::Dir(dir) = node {
+            if dir.layer != layer {
+                dir.meta = implicit_meta();
+                dir.layer = layer;
+            }
+            let names: Vec<Vec<u8>> = dir.children.keys().cloned().collect();
+            let mut here = parent.clone();
+            here.push(name.to_vec());
+            for n in names {
+                self.prune(&here, &n);
+            }
+        }
+    }
+
+    /// The tree in comparable form.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut snap = Snapshot::default();
+        let mut groups: BTreeMap<usize, Vec<Vec<u8>>> = BTreeMap::new();
+        let mut stack: Vec<(Vec<u8>, &Dir)> = vec![(Vec::new(), &self.root)];
+        while let Some((prefix, dir)) = stack.pop() {
+            for (name, node) in &dir.children {
+                let path = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    [prefix.as_slice(), b"/", name].concat()
+                };
+                let (kind, meta) = match node {
+                    Node::Dir(d) => {
+                        stack.push((path.clone(), d));
+                        (NodeKind::Dir, &d.meta)
+                    }
+                    Node::Leaf { inode, .. } => {
+                        groups.entry(*inode).or_default().push(path.clone());
+                        let i = &self.inodes[*inode];
+                        let kind = match &i.leaf {
+                            Leaf::File(c) => NodeKind::File {
+                                size: c.len() as u64,
+                                sha256: sha256(c),
+                            },
+                            Leaf::Symlink(t) => NodeKind::Symlink(t.clone()),
+                            Leaf::Char(a, b) => NodeKind::CharDevice(*a, *b),
+                            Leaf::Block(a, b) => NodeKind::BlockDevice(*a, *b),
+                            Leaf::Fifo => NodeKind::Fifo,
+                        };
+                        (kind, &i.meta)
+                    }
+                };
+                snap.nodes.insert(
+                    path,
+                    SnapNode {
+                        kind,
+                        mode: meta.mode,
+                        uid: meta.uid,
+                        gid: meta.gid,
+                        mtime: meta.mtime,
+                        xattrs: meta.xattrs.iter().cloned().collect(),
+                        link_group: None,
+                    },
+                );
+            }
+        }
+        snap.set_groups(groups.into_values());
+        snap
+    }
+}
+
+fn has_layer(node: &Node, layer: usize) -> bool {
+    match node {
+        Node::Leaf { layer: l, .. } => *l == layer,
+        Node::Dir(d) => d.layer == layer || d.children.values().any(|c| has_layer(c, layer)),
+    }
+}
