@@ -9,7 +9,7 @@ use crate::error::{Error, ErrorKind, LayerRef, Result};
 use crate::fs::{Strategy, Target, Unreproduced};
 use crate::layer::entry::{read_header, Kind, Parsed};
 use crate::layer::{Decoded, Expected, Measured};
-use crate::merge::{classify, Change, LayerPaths, RelPath, AUFS_PLNK_DIR};
+use crate::merge::{classify, Change, RelPath, AUFS_PLNK_DIR};
 
 /// Set from a signal handler to stop between entries.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -24,7 +24,6 @@ pub struct LayerStats {
 /// Applies layers, bottom first, into one directory.
 pub struct Applier {
     target: Target,
-    written: LayerPaths,
 }
 
 impl Applier {
@@ -32,7 +31,6 @@ impl Applier {
     pub fn new(dir: &Path, strategy: Strategy) -> Result<Applier> {
         Ok(Applier {
             target: Target::open(dir, strategy)?,
-            written: LayerPaths::new(),
         })
     }
 
@@ -56,7 +54,7 @@ impl Applier {
 
     /// Applies an uncompressed layer tar stream.
     pub fn entries(&mut self, tar: &mut dyn Read) -> Result<LayerStats> {
-        self.written.clear();
+        self.target.begin_layer();
         let mut stats = LayerStats::default();
         let mut aufs_links = false;
         let mut archive = tar::Archive::new(tar);
@@ -79,24 +77,20 @@ impl Applier {
             };
             stats.entries += 1;
             match classify(&header.name).map_err(at)? {
-                Change::Put(path) => {
-                    let phys = self.target.put(&path, &header, &mut entry).map_err(at)?;
-                    self.written.insert(&phys);
-                }
+                Change::Put(path) => self.target.put(&path, &header, &mut entry).map_err(at)?,
                 Change::Whiteout(path) => {
                     stats.whiteouts += 1;
-                    self.target.whiteout(&path, &self.written).map_err(at)?;
+                    self.target.whiteout(&path).map_err(at)?;
                 }
                 Change::Opaque(path) => {
                     stats.whiteouts += 1;
-                    self.target.opaque(&path, &self.written).map_err(at)?;
+                    self.target.opaque(&path).map_err(at)?;
                 }
                 Change::AufsLink(path) => {
                     // Kept out of sight under its own (never output) name until the layer
                     // ends, so that hardlinks into it resolve.
                     if header.kind == Kind::File {
-                        let phys = self.target.put(&path, &header, &mut entry).map_err(at)?;
-                        self.written.insert(&phys);
+                        self.target.put(&path, &header, &mut entry).map_err(at)?;
                         aufs_links = true;
                     }
                 }

@@ -363,3 +363,14 @@ fn dotdot_in_names_is_an_error() {
     let msg = fails(&[tar(&[E::file("a/../../escape", b"")])]);
     assert!(msg.contains(".."), "{msg}");
 }
+
+#[test]
+fn directories_made_while_resolving_a_path_belong_to_the_layer() {
+    // Found by the property test: resolving `c/b/c` through `c/b -> c/../a` creates `c/c` and
+    // `c/a` on the way; a later opaque marker in the same layer must spare them.
+    let s = flat(&[
+        tar(&[E::symlink("c/b", "c/../a"), E::symlink("a", "/")]),
+        tar(&[E::file("c/b/c", b""), E::whiteout("a/.wh..wh..opq")]),
+    ]);
+    assert_eq!(paths(&s), ["/c", "/c/a", "/c/a/c", "/c/c"]);
+}

@@ -73,6 +73,8 @@ pub struct Target {
     res: Resolver,
     privileged: bool,
     dirs: BTreeMap<Vec<u8>, DirMeta>,
+    /// What the current layer wrote, so that its whiteouts spare it.
+    written: LayerPaths,
     unreproduced: Unreproduced,
     buf: Vec<u8>,
 }
@@ -123,6 +125,7 @@ impl Target {
             res: Resolver::new(root, strategy),
             privileged: Uid::effective().is_root(),
             dirs: BTreeMap::new(),
+            written: LayerPaths::new(),
             unreproduced: Unreproduced::default(),
             buf: vec![0; 256 * 1024],
         })
@@ -133,12 +136,23 @@ impl Target {
         self.privileged
     }
 
+    /// Starts a new layer: whiteouts from now on spare only what it writes.
+    pub fn begin_layer(&mut self) {
+        self.written.clear();
+    }
+
     /// Writes one entry at `path`, replacing what is there (a directory over a directory
-    /// merges). Returns the physical path written, for the layer's bookkeeping.
-    pub fn put(&mut self, path: &RelPath, h: &Header, body: &mut dyn Read) -> Result<Vec<u8>> {
+    /// merges).
+    pub fn put(&mut self, path: &RelPath, h: &Header, body: &mut dyn Read) -> Result<()> {
         let Some(name) = path.file_name() else {
-            return self.put_root(h).map(|()| Vec::new());
+            return self.put_root(h);
         };
+        let phys = self.put_at(path, name, h, body)?;
+        self.written.insert(&phys);
+        Ok(())
+    }
+
+    fn put_at(&mut self, path: &RelPath, name: &[u8], h: &Header, body: &mut dyn Read) -> Result<Vec<u8>> {
         let parent = self.parent_for_write(&path.parent())?;
         let phys = parent.child(name);
         let existing = lstat_at(parent.fd(), name).ctx(|| format!("cannot look up {}", show(&phys)))?;
@@ -192,25 +206,31 @@ impl Target {
         Ok(phys)
     }
 
-    /// Removes `path` with everything below it, as lower layers left it: whatever `written`
-    /// (this layer's writes) holds at or below it stays, its directories kept as bare parents.
-    pub fn whiteout(&mut self, path: &RelPath, written: &LayerPaths) -> Result<()> {
+    /// Removes `path` with everything below it, as lower layers left it: whatever this layer
+    /// wrote at or below it stays, its directories kept as bare parents.
+    pub fn whiteout(&mut self, path: &RelPath) -> Result<()> {
         let Some(name) = path.file_name() else {
-            return self.opaque(path, written);
+            return self.opaque(path);
         };
         let Some(parent) = self.res.dir(&path.parent(), None)? else {
             return Ok(());
         };
-        self.prune_at(&parent, name, written)
+        let written = std::mem::take(&mut self.written);
+        let r = self.prune_at(&parent, name, &written);
+        self.written = written;
+        r
     }
 
     /// Removes what lower layers put under directory `path`; the directory and this layer's
     /// writes stay.
-    pub fn opaque(&mut self, path: &RelPath, written: &LayerPaths) -> Result<()> {
+    pub fn opaque(&mut self, path: &RelPath) -> Result<()> {
         let Some(dir) = self.res.dir(path, None)? else {
             return Ok(());
         };
-        self.prune_children(&dir, written)
+        let written = std::mem::take(&mut self.written);
+        let r = self.prune_children(&dir, &written);
+        self.written = written;
+        r
     }
 
     /// Removes `path` entirely (used for the AUFS hardlink directory after its layer).
@@ -251,6 +271,7 @@ impl Target {
     fn parent_for_write(&mut self, parent: &RelPath) -> Result<Dir> {
         let privileged = self.privileged;
         let dirs = &mut self.dirs;
+        let written = &mut self.written;
         let unrep = &mut self.unreproduced;
         let mut on_create = |at: BorrowedFd<'_>, name: &[u8], phys: &[u8]| -> Result<()> {
             if privileged {
@@ -260,6 +281,8 @@ impl Target {
                 unrep.owners += 1;
             }
             dirs.insert(phys.to_vec(), IMPLICIT_DIR);
+            // Made by this layer, even where no entry names it (a path through a symlink).
+            written.insert(phys);
             Ok(())
         };
         self.res

@@ -81,10 +81,21 @@ impl Spec {
 
     /// Applies the next layer (an uncompressed tar). On error the tree is left as it got.
     pub fn apply_layer(&mut self, tar: impl Read) -> Result<(), String> {
+        self.apply_layer_at(tar).map_err(|(_, e)| e)
+    }
+
+    /// Like [`Spec::apply_layer`], but an error also tells which entry (from 0) failed.
+    pub fn apply_layer_at(&mut self, tar: impl Read) -> Result<(), (usize, String)> {
+        let mut index = 0;
+        self.apply_entries(tar, &mut index).map_err(|e| (index, e))
+    }
+
+    fn apply_entries(&mut self, tar: impl Read, index: &mut usize) -> Result<(), String> {
         self.layer += 1;
         let mut plnk = false;
         let mut ar = tar::Archive::new(tar);
-        for entry in ar.entries().map_err(|e| e.to_string())? {
+        for (i, entry) in ar.entries().map_err(|e| e.to_string())?.enumerate() {
+            *index = i;
             let mut entry = entry.map_err(|e| e.to_string())?;
             let h = match read_header(&mut entry).map_err(|e| e.to_string())? {
                 Parsed::Entry(h) => h,
