@@ -107,3 +107,93 @@ pub fn tmp() -> tempfile::TempDir {
 pub fn paths(s: &Snapshot) -> Vec<String> {
     s.nodes.keys().map(|k| format!("/{}", String::from_utf8_lossy(k))).collect()
 }
+
+/// Blobs of an OCI layout being built, by digest.
+#[derive(Default)]
+pub struct Blobs(pub std::collections::BTreeMap<String, Vec<u8>>);
+
+impl Blobs {
+    /// Stores `data`, returning its descriptor.
+    pub fn add(&mut self, media_type: &str, data: Vec<u8>) -> serde_json::Value {
+        let d = sha256_of(&data);
+        let desc = serde_json::json!({"mediaType": media_type, "digest": d.to_string(), "size": data.len()});
+        self.0.insert(d.hex().to_owned(), data);
+        desc
+    }
+
+    /// Stores an image (config and manifest) made of `layers` blobs; returns the manifest's
+    /// descriptor.
+    pub fn image(&mut self, layers: &[Vec<u8>], arch: &str) -> serde_json::Value {
+        let diff_ids: Vec<String> = layers.iter().map(|l| sha256_of(&decompress(l)).to_string()).collect();
+        let config = serde_json::json!({
+            "architecture": arch, "os": "linux",
+            "config": {"Env": ["PATH=/bin"], "WorkingDir": "/w"},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        });
+        let config = self.add("application/vnd.oci.image.config.v1+json", serde_json::to_vec(&config).unwrap());
+        let layers: Vec<serde_json::Value> = layers
+            .iter()
+            .map(|l| self.add("application/vnd.oci.image.layer.v1.tar", l.clone()))
+            .collect();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": config, "layers": layers,
+        });
+        self.add("application/vnd.oci.image.manifest.v1+json", serde_json::to_vec(&manifest).unwrap())
+    }
+
+    /// The files of a layout whose index.json lists `manifests`.
+    pub fn layout(&self, manifests: Vec<serde_json::Value>) -> Vec<(String, Vec<u8>)> {
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": manifests});
+        let mut files = vec![
+            ("oci-layout".to_owned(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+            ("index.json".to_owned(), serde_json::to_vec(&index).unwrap()),
+        ];
+        for (hex, data) in &self.0 {
+            files.push((format!("blobs/sha256/{hex}"), data.clone()));
+        }
+        files
+    }
+}
+
+/// Writes files into a directory.
+pub fn write_dir(dir: &Path, files: &[(String, Vec<u8>)]) {
+    for (name, data) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+}
+
+/// Writes files into a tar archive.
+pub fn write_tar(path: &Path, files: &[(String, Vec<u8>)]) {
+    let entries: Vec<E> = files.iter().map(|(n, d)| E::file(n, d)).collect();
+    std::fs::write(path, tar(&entries)).unwrap();
+}
+
+/// Adds an annotation to a descriptor.
+pub fn annotate(mut desc: serde_json::Value, key: &str, value: &str) -> serde_json::Value {
+    desc["annotations"][key] = serde_json::Value::String(value.to_owned());
+    desc
+}
+
+/// Adds a platform to a descriptor.
+pub fn with_platform(mut desc: serde_json::Value, os: &str, arch: &str, variant: Option<&str>) -> serde_json::Value {
+    desc["platform"] = serde_json::json!({"os": os, "architecture": arch});
+    if let Some(v) = variant {
+        desc["platform"]["variant"] = serde_json::Value::String(v.to_owned());
+    }
+    desc
+}
+
+/// The built `flatten` binary.
+pub fn bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_flatten"))
+}
+
+/// Runs `flatten IMAGE TARGET ARGS…` and returns (exit code, stderr).
+pub fn run(image: &str, target: &Path, args: &[&str]) -> (i32, String) {
+    let out = bin().arg(image).arg(target).args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
