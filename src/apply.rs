@@ -44,7 +44,9 @@ impl Applier {
         verify: bool,
     ) -> Result<(Measured, LayerStats)> {
         let mut decoded = Decoded::new(blob, expected).map_err(|e| e.in_layer(layer))?;
-        let stats = self.entries(decoded.reader()).map_err(|e| e.in_layer(layer))?;
+        let stats = self
+            .entries(decoded.reader())
+            .map_err(|e| e.in_layer(layer))?;
         let measured = decoded.finish().map_err(|e| e.in_layer(layer))?;
         if verify {
             measured.verify(expected).map_err(|e| e.in_layer(layer))?;
@@ -58,9 +60,9 @@ impl Applier {
         let mut stats = LayerStats::default();
         let mut aufs_links = false;
         let mut archive = tar::Archive::new(tar);
-        let entries = archive
-            .entries()
-            .map_err(|e| Error::io("cannot read the layer as tar", e).with_kind(ErrorKind::Input))?;
+        let entries = archive.entries().map_err(|e| {
+            Error::io("cannot read the layer as tar", e).with_kind(ErrorKind::Input)
+        })?;
         for entry in entries {
             if INTERRUPTED.load(Ordering::Relaxed) {
                 return Err(Error::new(ErrorKind::Interrupted, "interrupted"));

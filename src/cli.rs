@@ -107,7 +107,9 @@ fn run(args: &Args) -> Result<ExitCode> {
     let (input, transport_ref) = Input::parse(&args.image)?;
     let image_ref = match (&args.image_ref, transport_ref) {
         (Some(_), Some(_)) => {
-            return Err(Error::usage("give the image reference either in IMAGE or with --image, not both"))
+            return Err(Error::usage(
+                "give the image reference either in IMAGE or with --image, not both",
+            ))
         }
         (a, b) => a.clone().or(b),
     };
@@ -248,7 +250,11 @@ extern "C" fn on_interrupt(_: libc::c_int) {
 /// is in, instead of dying mid-write.
 fn install_interrupt_handler() {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let action = SigAction::new(SigHandler::Handler(on_interrupt), SaFlags::empty(), SigSet::empty());
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
     for sig in [Signal::SIGINT, Signal::SIGTERM] {
         // Safety: the handler only stores to an atomic.
         let _ = unsafe { sigaction(sig, &action) };

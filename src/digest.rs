@@ -46,9 +46,15 @@ impl Digest {
         let algorithm = match algo {
             "sha256" => Algorithm::Sha256,
             "sha512" => Algorithm::Sha512,
-            _ => return Err(Error::input(format!("unsupported digest algorithm in {s:?}"))),
+            _ => {
+                return Err(Error::input(format!(
+                    "unsupported digest algorithm in {s:?}"
+                )))
+            }
         };
-        if hex.len() != algorithm.hex_len() || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if hex.len() != algorithm.hex_len()
+            || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return Err(bad());
         }
         Ok(Digest {
@@ -167,8 +173,17 @@ mod tests {
     fn parse_refuses_paths_and_bad_hex() {
         let ok = format!("sha256:{}", "a".repeat(64));
         assert!(Digest::parse(&ok).is_ok());
-        assert_eq!(Digest::parse(&ok).unwrap().blob_path(), format!("blobs/sha256/{}", "a".repeat(64)));
-        for bad in ["sha256:../../etc/passwd", "sha256:ABC", "md5:00", "sha256", ""] {
+        assert_eq!(
+            Digest::parse(&ok).unwrap().blob_path(),
+            format!("blobs/sha256/{}", "a".repeat(64))
+        );
+        for bad in [
+            "sha256:../../etc/passwd",
+            "sha256:ABC",
+            "md5:00",
+            "sha256",
+            "",
+        ] {
             assert!(Digest::parse(bad).is_err(), "{bad}");
         }
         assert!(Digest::parse(&format!("sha256:{}", "A".repeat(64))).is_err());
@@ -181,6 +196,9 @@ mod tests {
         io::copy(&mut r, &mut io::sink()).unwrap();
         let (d, n) = tap.result();
         assert_eq!(n, 3);
-        assert_eq!(d.hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d.hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -83,7 +83,12 @@ impl Observer for () {}
 
 /// Flattens the image `input` (as chosen by `options.selector`) into `target`, which must be
 /// missing or an empty directory.
-pub fn flatten(input: &Input, target: &Path, options: &Options, observer: &mut dyn Observer) -> Result<Report> {
+pub fn flatten(
+    input: &Input,
+    target: &Path,
+    options: &Options,
+    observer: &mut dyn Observer,
+) -> Result<Report> {
     let image = Image::open(input, &options.selector, options.verify)?;
     prepare_target(target)?;
     flatten_image(&image, target, options, observer)
@@ -91,7 +96,12 @@ pub fn flatten(input: &Input, target: &Path, options: &Options, observer: &mut d
 
 /// Applies the layers of an opened image into `target`, an existing empty directory. On error
 /// the target holds whatever was written up to then.
-pub fn flatten_image(image: &Image, target: &Path, options: &Options, observer: &mut dyn Observer) -> Result<Report> {
+pub fn flatten_image(
+    image: &Image,
+    target: &Path,
+    options: &Options,
+    observer: &mut dyn Observer,
+) -> Result<Report> {
     let start = Instant::now();
     let mut applier = apply::Applier::new(target, options.strategy)?;
     let mut report = Report {
@@ -134,22 +144,31 @@ impl Read for Progress<'_> {
 /// ever overwritten or deleted.
 pub fn prepare_target(target: &Path) -> Result<()> {
     match std::fs::symlink_metadata(target) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::create_dir(target)
-            .ctx(|| format!("cannot create target {}", target.display())),
-        Err(e) => Err(Error::io(format!("cannot use target {}", target.display()), e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir(target).ctx(|| format!("cannot create target {}", target.display()))
+        }
+        Err(e) => Err(Error::io(
+            format!("cannot use target {}", target.display()),
+            e,
+        )),
         Ok(_) => {
-            let meta = std::fs::metadata(target).ctx(|| format!("cannot use target {}", target.display()))?;
+            let meta = std::fs::metadata(target)
+                .ctx(|| format!("cannot use target {}", target.display()))?;
             if !meta.is_dir() {
                 return Err(Error::new(
                     ErrorKind::Target,
                     format!("target {} exists and is not a directory", target.display()),
                 ));
             }
-            let mut entries = std::fs::read_dir(target).ctx(|| format!("cannot read target {}", target.display()))?;
+            let mut entries = std::fs::read_dir(target)
+                .ctx(|| format!("cannot read target {}", target.display()))?;
             if entries.next().is_some() {
                 return Err(Error::new(
                     ErrorKind::Target,
-                    format!("target {} is not empty; flatten writes only into a new or empty directory", target.display()),
+                    format!(
+                        "target {} is not empty; flatten writes only into a new or empty directory",
+                        target.display()
+                    ),
                 ));
             }
             Ok(())

@@ -78,7 +78,12 @@ impl Snapshot {
         let mut nodes = BTreeMap::new();
         let mut inodes: HashMap<(u64, u64), Vec<Vec<u8>>> = HashMap::new();
         for e in walkdir::WalkDir::new(root).follow_links(false).min_depth(1) {
-            let e = e.map_err(|e| Error::new(ErrorKind::Io, format!("cannot walk {}: {e}", root.display())))?;
+            let e = e.map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("cannot walk {}: {e}", root.display()),
+                )
+            })?;
             let path = e.path();
             let rel = path
                 .strip_prefix(root)
@@ -86,16 +91,23 @@ impl Snapshot {
                 .as_os_str()
                 .as_bytes()
                 .to_vec();
-            let m = e.metadata().map_err(|e| Error::new(ErrorKind::Io, format!("cannot stat {}: {e}", path.display())))?;
+            let m = e.metadata().map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("cannot stat {}: {e}", path.display()),
+                )
+            })?;
             let ft = m.file_type();
             let kind = if ft.is_dir() {
                 NodeKind::Dir
             } else if ft.is_symlink() {
-                let t = std::fs::read_link(path).ctx(|| format!("cannot read {}", path.display()))?;
+                let t =
+                    std::fs::read_link(path).ctx(|| format!("cannot read {}", path.display()))?;
                 NodeKind::Symlink(t.as_os_str().as_bytes().to_vec())
             } else if ft.is_file() {
                 let mut h = Sha256::new();
-                let mut f = std::fs::File::open(path).ctx(|| format!("cannot read {}", path.display()))?;
+                let mut f =
+                    std::fs::File::open(path).ctx(|| format!("cannot read {}", path.display()))?;
                 std::io::copy(&mut f, &mut h).ctx(|| format!("cannot read {}", path.display()))?;
                 NodeKind::File {
                     size: m.len(),
@@ -111,7 +123,10 @@ impl Snapshot {
                 continue; // sockets cannot come from a layer
             };
             if !ft.is_dir() && m.nlink() > 1 {
-                inodes.entry((m.dev(), m.ino())).or_default().push(rel.clone());
+                inodes
+                    .entry((m.dev(), m.ino()))
+                    .or_default()
+                    .push(rel.clone());
             }
             nodes.insert(
                 rel,
@@ -140,9 +155,12 @@ impl Snapshot {
         let mut nodes: BTreeMap<Vec<u8>, Node> = BTreeMap::new();
         let mut groups: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
         let mut ar = tar::Archive::new(r);
-        let entries = ar.entries().map_err(|e| Error::io("cannot read tar", e).with_kind(ErrorKind::Input))?;
+        let entries = ar
+            .entries()
+            .map_err(|e| Error::io("cannot read tar", e).with_kind(ErrorKind::Input))?;
         for entry in entries {
-            let mut entry = entry.map_err(|e| Error::io("corrupt tar", e).with_kind(ErrorKind::Input))?;
+            let mut entry =
+                entry.map_err(|e| Error::io("corrupt tar", e).with_kind(ErrorKind::Input))?;
             let h = match read_header(&mut entry)? {
                 Parsed::Entry(h) => h,
                 Parsed::Skip => continue,
@@ -155,7 +173,8 @@ impl Snapshot {
             let kind = match &h.kind {
                 Kind::File => {
                     let mut hasher = Sha256::new();
-                    let size = std::io::copy(&mut entry, &mut hasher).ctx(|| "cannot read tar".into())?;
+                    let size =
+                        std::io::copy(&mut entry, &mut hasher).ctx(|| "cannot read tar".into())?;
                     NodeKind::File {
                         size,
                         sha256: hasher.finalize().into(),
@@ -168,10 +187,12 @@ impl Snapshot {
                 Kind::Fifo => NodeKind::Fifo,
                 Kind::Hardlink(t) => {
                     let target = RelPath::parse(t)?.as_bytes().to_vec();
-                    let node = nodes
-                        .get(&target)
-                        .cloned()
-                        .ok_or_else(|| Error::input(format!("hardlink to missing {}", String::from_utf8_lossy(&target))))?;
+                    let node = nodes.get(&target).cloned().ok_or_else(|| {
+                        Error::input(format!(
+                            "hardlink to missing {}",
+                            String::from_utf8_lossy(&target)
+                        ))
+                    })?;
                     let root = groups
                         .iter()
                         .find(|(_, members)| members.contains(&target))
@@ -239,13 +260,19 @@ impl Snapshot {
                             _ if a.kind.name() == b.kind.name() => "device numbers",
                             _ => "type",
                         };
-                        out.push(format!("{p}: {what} differs ({:?} vs {:?})", a.kind, b.kind));
+                        out.push(format!(
+                            "{p}: {what} differs ({:?} vs {:?})",
+                            a.kind, b.kind
+                        ));
                     }
                     if a.mode != b.mode && a.kind.name() != "symlink" {
                         out.push(format!("{p}: mode {:o} vs {:o}", a.mode, b.mode));
                     }
                     if (a.uid, a.gid) != (b.uid, b.gid) {
-                        out.push(format!("{p}: owner {}:{} vs {}:{}", a.uid, a.gid, b.uid, b.gid));
+                        out.push(format!(
+                            "{p}: owner {}:{} vs {}:{}",
+                            a.uid, a.gid, b.uid, b.gid
+                        ));
                     }
                     let mt = match mtime {
                         Mtime::Exact => a.mtime != b.mtime,
@@ -296,7 +323,8 @@ fn read_xattrs(path: &Path) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
         }
         let cn = CString::new(name).map_err(|_| Error::input("NUL in xattr name"))?;
         let mut val = vec![0u8; 65536];
-        let m = unsafe { libc::lgetxattr(c.as_ptr(), cn.as_ptr(), val.as_mut_ptr().cast(), val.len()) };
+        let m =
+            unsafe { libc::lgetxattr(c.as_ptr(), cn.as_ptr(), val.as_mut_ptr().cast(), val.len()) };
         if m >= 0 {
             val.truncate(m as usize);
             out.insert(name.to_vec(), val);

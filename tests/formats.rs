@@ -10,7 +10,11 @@ use flatten::snapshot::Snapshot;
 use flatten::{flatten as flatten_into, Input, Options, Platform, Selector};
 
 fn base() -> Vec<u8> {
-    tar(&[E::dir("etc"), E::file("etc/os", b"base"), E::file("gone", b"")])
+    tar(&[
+        E::dir("etc"),
+        E::file("etc/os", b"base"),
+        E::file("gone", b""),
+    ])
 }
 
 fn top() -> Vec<u8> {
@@ -58,7 +62,10 @@ fn docker_save_layer_saved_once_and_linked() {
     let d = tmp();
     let layer = base();
     let diff = flatten::digest::sha256_of(&layer).to_string();
-    let config = serde_json::to_vec(&serde_json::json!({"rootfs": {"type": "layers", "diff_ids": [diff, diff]}})).unwrap();
+    let config = serde_json::to_vec(
+        &serde_json::json!({"rootfs": {"type": "layers", "diff_ids": [diff, diff]}}),
+    )
+    .unwrap();
     let manifest = serde_json::json!([{"Config": "c.json", "RepoTags": null, "Layers": ["a/layer.tar", "b/layer.tar"]}]);
     let entries = vec![
         E::file("a/layer.tar", &layer),
@@ -68,7 +75,10 @@ fn docker_save_layer_saved_once_and_linked() {
     ];
     std::fs::write(d.path().join("x.tar"), tar(&entries)).unwrap();
     let out = flat(s(&d.path().join("x.tar")), &Options::default()).unwrap();
-    assert_eq!(paths(&Snapshot::from_dir(&out.path().join("root")).unwrap()), ["/etc", "/etc/os", "/gone"]);
+    assert_eq!(
+        paths(&Snapshot::from_dir(&out.path().join("root")).unwrap()),
+        ["/etc", "/etc/os", "/gone"]
+    );
 
     // A link that leaves the archive is refused, naming the layer.
     let entries = vec![
@@ -78,8 +88,13 @@ fn docker_save_layer_saved_once_and_linked() {
         E::file("manifest.json", &serde_json::to_vec(&manifest).unwrap()),
     ];
     std::fs::write(d.path().join("y.tar"), tar(&entries)).unwrap();
-    let err = flat(s(&d.path().join("y.tar")), &Options::default()).unwrap_err().to_string();
-    assert!(err.contains("layer 1") && err.contains("outside the archive"), "{err}");
+    let err = flat(s(&d.path().join("y.tar")), &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("layer 1") && err.contains("outside the archive"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -87,16 +102,26 @@ fn skopeo_and_gcr_style_layer_names() {
     // skopeo docker-archive: <diff_id hex>.tar; go-containerregistry: <blob hex>.tar.gz
     let d = tmp();
     let (l0, l1) = (base(), gzip(&top()));
-    let diff_ids = [flatten::digest::sha256_of(&l0), flatten::digest::sha256_of(&top())];
-    let names = [format!("{}.tar", diff_ids[0].hex()), format!("{}.tar.gz", flatten::digest::sha256_of(&l1).hex())];
+    let diff_ids = [
+        flatten::digest::sha256_of(&l0),
+        flatten::digest::sha256_of(&top()),
+    ];
+    let names = [
+        format!("{}.tar", diff_ids[0].hex()),
+        format!("{}.tar.gz", flatten::digest::sha256_of(&l1).hex()),
+    ];
     let config = serde_json::to_vec(&serde_json::json!({"rootfs": {"type": "layers", "diff_ids": [diff_ids[0].to_string(), diff_ids[1].to_string()]}})).unwrap();
     let config_name = format!("sha256:{}", flatten::digest::sha256_of(&config).hex());
-    let manifest = serde_json::json!([{"Config": config_name, "RepoTags": ["x:1"], "Layers": names}]);
+    let manifest =
+        serde_json::json!([{"Config": config_name, "RepoTags": ["x:1"], "Layers": names}]);
     let files = vec![
         (names[0].clone(), l0),
         (names[1].clone(), l1),
         (config_name.clone(), config),
-        ("manifest.json".to_owned(), serde_json::to_vec(&manifest).unwrap()),
+        (
+            "manifest.json".to_owned(),
+            serde_json::to_vec(&manifest).unwrap(),
+        ),
     ];
     write_tar(&d.path().join("x.tar"), &files);
     flat_ok(s(&d.path().join("x.tar")));
@@ -107,13 +132,19 @@ fn oci_layout_directory_with_gzip_and_zstd_layers() {
     let d = tmp();
     let mut b = Blobs::default();
     let m = b.image(&[gzip(&base()), zstd(&top())], "amd64");
-    write_dir(d.path(), &b.layout(vec![annotate(m, "org.opencontainers.image.ref.name", "v1")]));
+    write_dir(
+        d.path(),
+        &b.layout(vec![annotate(m, "org.opencontainers.image.ref.name", "v1")]),
+    );
     flat_ok(s(d.path()));
     flat_ok(&format!("oci:{}", s(d.path())));
     flat_ok(&format!("oci:{}:v1", s(d.path())));
     let err = flat(&format!("oci:{}:v2", s(d.path())), &Options::default()).unwrap_err();
     assert_eq!(err.kind(), flatten::ErrorKind::Usage);
-    assert!(err.to_string().contains("v1"), "the error lists what there is: {err}");
+    assert!(
+        err.to_string().contains("v1"),
+        "the error lists what there is: {err}"
+    );
 }
 
 #[test]
@@ -149,18 +180,50 @@ fn docker_25_layout_with_index_and_manifest_json() {
     let d = tmp();
     let mut b = Blobs::default();
     let m = b.image(&[base(), top()], "amd64");
-    let manifest: serde_json::Value = serde_json::from_slice(&b.0[&m["digest"].as_str().unwrap()[7..]]).unwrap();
-    let layers: Vec<String> = manifest["layers"].as_array().unwrap().iter()
-        .map(|l| format!("blobs/sha256/{}", &l["digest"].as_str().unwrap()[7..])).collect();
-    let config = format!("blobs/sha256/{}", &manifest["config"]["digest"].as_str().unwrap()[7..]);
-    let m = annotate(annotate(m, "io.containerd.image.name", "docker.io/library/app:1"), "org.opencontainers.image.ref.name", "1");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&b.0[&m["digest"].as_str().unwrap()[7..]]).unwrap();
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| format!("blobs/sha256/{}", &l["digest"].as_str().unwrap()[7..]))
+        .collect();
+    let config = format!(
+        "blobs/sha256/{}",
+        &manifest["config"]["digest"].as_str().unwrap()[7..]
+    );
+    let m = annotate(
+        annotate(m, "io.containerd.image.name", "docker.io/library/app:1"),
+        "org.opencontainers.image.ref.name",
+        "1",
+    );
     let mut files = b.layout(vec![m]);
-    files.push(("manifest.json".into(), serde_json::to_vec(&serde_json::json!([{"Config": config, "RepoTags": ["app:1"], "Layers": layers}])).unwrap()));
+    files.push((
+        "manifest.json".into(),
+        serde_json::to_vec(
+            &serde_json::json!([{"Config": config, "RepoTags": ["app:1"], "Layers": layers}]),
+        )
+        .unwrap(),
+    ));
     write_tar(&d.path().join("d25.tar"), &files);
     flat_ok(s(&d.path().join("d25.tar")));
-    flat_ok(&format!("docker-archive:{}:app:1", s(&d.path().join("d25.tar"))));
-    let o = Options { selector: Selector { image: Some("app:1".into()), platform: None }, ..Options::default() };
-    expect_tree(&flat(s(&d.path().join("d25.tar")), &o).unwrap().path().join("root"));
+    flat_ok(&format!(
+        "docker-archive:{}:app:1",
+        s(&d.path().join("d25.tar"))
+    ));
+    let o = Options {
+        selector: Selector {
+            image: Some("app:1".into()),
+            platform: None,
+        },
+        ..Options::default()
+    };
+    expect_tree(
+        &flat(s(&d.path().join("d25.tar")), &o)
+            .unwrap()
+            .path()
+            .join("root"),
+    );
 }
 
 /// A multi-platform image whose arm64 variant has different content, behind a nested index
@@ -168,15 +231,35 @@ fn docker_25_layout_with_index_and_manifest_json() {
 fn multi_platform(dir: &Path) {
     let mut b = Blobs::default();
     let amd = with_platform(b.image(&[base(), top()], "amd64"), "linux", "amd64", None);
-    let arm = with_platform(b.image(&[tar(&[E::file("arm", b"")])], "arm64"), "linux", "arm64", Some("v8"));
+    let arm = with_platform(
+        b.image(&[tar(&[E::file("arm", b"")])], "arm64"),
+        "linux",
+        "arm64",
+        Some("v8"),
+    );
     let att = annotate(
-        with_platform(b.image(&[tar(&[E::file("attestation", b"")])], "unknown"), "unknown", "unknown", None),
+        with_platform(
+            b.image(&[tar(&[E::file("attestation", b"")])], "unknown"),
+            "unknown",
+            "unknown",
+            None,
+        ),
         "vnd.docker.reference.type",
         "attestation-manifest",
     );
     let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [att, arm, amd]});
-    let index = b.add("application/vnd.oci.image.index.v1+json", serde_json::to_vec(&index).unwrap());
-    write_dir(dir, &b.layout(vec![annotate(index, "io.containerd.image.name", "docker.io/library/multi:latest")]));
+    let index = b.add(
+        "application/vnd.oci.image.index.v1+json",
+        serde_json::to_vec(&index).unwrap(),
+    );
+    write_dir(
+        dir,
+        &b.layout(vec![annotate(
+            index,
+            "io.containerd.image.name",
+            "docker.io/library/multi:latest",
+        )]),
+    );
 }
 
 #[test]
@@ -187,15 +270,42 @@ fn multi_platform_index_picks_the_host_or_the_asked_platform() {
         flat_ok(s(d.path()));
     }
     for p in ["linux/arm64", "linux/arm64/v8"] {
-        let o = Options { selector: Selector { image: None, platform: Some(Platform::parse(p).unwrap()) }, ..Options::default() };
+        let o = Options {
+            selector: Selector {
+                image: None,
+                platform: Some(Platform::parse(p).unwrap()),
+            },
+            ..Options::default()
+        };
         let out = flat(s(d.path()), &o).unwrap();
-        assert_eq!(paths(&Snapshot::from_dir(&out.path().join("root")).unwrap()), ["/arm"], "{p}");
+        assert_eq!(
+            paths(&Snapshot::from_dir(&out.path().join("root")).unwrap()),
+            ["/arm"],
+            "{p}"
+        );
     }
-    let o = Options { selector: Selector { image: None, platform: Some(Platform::parse("linux/s390x").unwrap()) }, ..Options::default() };
+    let o = Options {
+        selector: Selector {
+            image: None,
+            platform: Some(Platform::parse("linux/s390x").unwrap()),
+        },
+        ..Options::default()
+    };
     let err = flat(s(d.path()), &o).unwrap_err().to_string();
-    assert!(err.contains("linux/amd64") && err.contains("linux/arm64/v8") && !err.contains("unknown/unknown"), "{err}");
+    assert!(
+        err.contains("linux/amd64")
+            && err.contains("linux/arm64/v8")
+            && !err.contains("unknown/unknown"),
+        "{err}"
+    );
     // An attestation is never chosen, even when asked for.
-    let o = Options { selector: Selector { image: None, platform: Some(Platform::parse("unknown/unknown").unwrap()) }, ..Options::default() };
+    let o = Options {
+        selector: Selector {
+            image: None,
+            platform: Some(Platform::parse("unknown/unknown").unwrap()),
+        },
+        ..Options::default()
+    };
     assert!(flat(s(d.path()), &o).is_err());
 }
 
@@ -203,16 +313,36 @@ fn multi_platform_index_picks_the_host_or_the_asked_platform() {
 fn several_images_need_a_choice_and_the_error_lists_them() {
     let d = tmp();
     let mut b = Blobs::default();
-    let one = annotate(b.image(&[base(), top()], "amd64"), "org.opencontainers.image.ref.name", "one");
-    let two = annotate(b.image(&[tar(&[E::file("two", b"")])], "amd64"), "org.opencontainers.image.ref.name", "two");
+    let one = annotate(
+        b.image(&[base(), top()], "amd64"),
+        "org.opencontainers.image.ref.name",
+        "one",
+    );
+    let two = annotate(
+        b.image(&[tar(&[E::file("two", b"")])], "amd64"),
+        "org.opencontainers.image.ref.name",
+        "two",
+    );
     write_dir(d.path(), &b.layout(vec![one, two]));
     let err = flat(s(d.path()), &Options::default()).unwrap_err();
     assert_eq!(err.kind(), flatten::ErrorKind::Usage);
-    assert!(err.to_string().contains("@0 one") && err.to_string().contains("@1 two"), "{err}");
-    let pick = |r: &str| Options { selector: Selector { image: Some(r.into()), platform: None }, ..Options::default() };
+    assert!(
+        err.to_string().contains("@0 one") && err.to_string().contains("@1 two"),
+        "{err}"
+    );
+    let pick = |r: &str| Options {
+        selector: Selector {
+            image: Some(r.into()),
+            platform: None,
+        },
+        ..Options::default()
+    };
     expect_tree(&flat(s(d.path()), &pick("one")).unwrap().path().join("root"));
     let out = flat(s(d.path()), &pick("@1")).unwrap();
-    assert_eq!(paths(&Snapshot::from_dir(&out.path().join("root")).unwrap()), ["/two"]);
+    assert_eq!(
+        paths(&Snapshot::from_dir(&out.path().join("root")).unwrap()),
+        ["/two"]
+    );
 }
 
 #[test]
@@ -223,7 +353,10 @@ fn layer_digest_mismatch_names_the_layer_and_no_verify_skips_it() {
     let mut files = b.layout(vec![m]);
     // Corrupt the second layer's blob in place (same size, other content).
     let top_hex = flatten::digest::sha256_of(&top()).hex().to_owned();
-    let f = files.iter_mut().find(|(n, _)| n.ends_with(&top_hex)).unwrap();
+    let f = files
+        .iter_mut()
+        .find(|(n, _)| n.ends_with(&top_hex))
+        .unwrap();
     let mut altered = top();
     altered[512] ^= 1; // the content of etc/app: the tar stays valid, the digest does not
     f.1 = altered;
@@ -231,8 +364,14 @@ fn layer_digest_mismatch_names_the_layer_and_no_verify_skips_it() {
     let err = flat(s(d.path()), &Options::default()).unwrap_err();
     assert_eq!(err.kind(), flatten::ErrorKind::Verification);
     let msg = err.to_string();
-    assert!(msg.starts_with("layer 1 (sha256:") && msg.contains("mismatch"), "{msg}");
-    let o = Options { verify: false, ..Options::default() };
+    assert!(
+        msg.starts_with("layer 1 (sha256:") && msg.contains("mismatch"),
+        "{msg}"
+    );
+    let o = Options {
+        verify: false,
+        ..Options::default()
+    };
     flat(s(d.path()), &o).unwrap();
 }
 
@@ -247,11 +386,22 @@ fn diff_id_mismatch_is_caught() {
     let mut manifest: serde_json::Value = serde_json::from_slice(&b.0[&mhex]).unwrap();
     let config = serde_json::json!({"rootfs": {"type": "layers", "diff_ids": [
         flatten::digest::sha256_of(&layers[0]).to_string(), flatten::digest::sha256_of(b"other").to_string()]}});
-    manifest["config"] = b.add("application/vnd.oci.image.config.v1+json", serde_json::to_vec(&config).unwrap());
-    let m = b.add("application/vnd.oci.image.manifest.v1+json", serde_json::to_vec(&manifest).unwrap());
+    manifest["config"] = b.add(
+        "application/vnd.oci.image.config.v1+json",
+        serde_json::to_vec(&config).unwrap(),
+    );
+    let m = b.add(
+        "application/vnd.oci.image.manifest.v1+json",
+        serde_json::to_vec(&manifest).unwrap(),
+    );
     write_dir(d.path(), &b.layout(vec![m]));
-    let msg = flat(s(d.path()), &Options::default()).unwrap_err().to_string();
-    assert!(msg.contains("layer 1") && msg.contains("diff_id mismatch"), "{msg}");
+    let msg = flat(s(d.path()), &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("layer 1") && msg.contains("diff_id mismatch"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -261,7 +411,9 @@ fn digests_in_manifests_cannot_name_paths() {
     let mut m = b.image(&[base()], "amd64");
     m["digest"] = serde_json::Value::String("sha256:../../../../etc/passwd".into());
     write_dir(d.path(), &b.layout(vec![m]));
-    let msg = flat(s(d.path()), &Options::default()).unwrap_err().to_string();
+    let msg = flat(s(d.path()), &Options::default())
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("malformed digest"), "{msg}");
 }
 
@@ -283,7 +435,12 @@ fn stdin_is_spooled_and_read() {
     let gz = d.path().join("img.tar.gz");
     std::fs::write(&gz, gzip(&std::fs::read(&a).unwrap())).unwrap();
     let target = out.path().join("root2");
-    let status = bin().arg("-").arg(&target).stdin(std::fs::File::open(&gz).unwrap()).status().unwrap();
+    let status = bin()
+        .arg("-")
+        .arg(&target)
+        .stdin(std::fs::File::open(&gz).unwrap())
+        .status()
+        .unwrap();
     assert!(status.success());
     expect_tree(&target);
 }

@@ -53,7 +53,10 @@ fn layers_apply_bottom_to_top() {
 
 #[test]
 fn later_duplicate_in_one_layer_wins() {
-    let s = flat(&[tar(&[E::file("f", b"first"), E::file("f", b"second").mode(0o600)])]);
+    let s = flat(&[tar(&[
+        E::file("f", b"first"),
+        E::file("f", b"second").mode(0o600),
+    ])]);
     assert_eq!(content(&s, "f"), sha(b"second"));
     assert_eq!(s.nodes[&b"f"[..]].mode, 0o600);
 }
@@ -71,7 +74,12 @@ fn whiteout_removes_lower_file() {
 #[test]
 fn whiteout_removes_lower_directory_with_everything_under_it() {
     let s = flat(&[
-        tar(&[E::dir("d"), E::dir("d/sub"), E::file("d/sub/x", b"x"), E::file("keep", b"k")]),
+        tar(&[
+            E::dir("d"),
+            E::dir("d/sub"),
+            E::file("d/sub/x", b"x"),
+            E::file("keep", b"k"),
+        ]),
         tar(&[E::whiteout(".wh.d")]),
     ]);
     assert_eq!(paths(&s), ["/keep"]);
@@ -98,7 +106,11 @@ fn whiteout_spares_same_layer_entry_after_the_marker() {
 #[test]
 fn whiteout_of_directory_spares_same_layer_content_inside_it() {
     let s = flat(&[
-        tar(&[E::dir("d").mode(0o700).owner(5, 5), E::file("d/old", b"o"), E::file("d/kept", b"lower")]),
+        tar(&[
+            E::dir("d").mode(0o700).owner(5, 5),
+            E::file("d/old", b"o"),
+            E::file("d/kept", b"lower"),
+        ]),
         tar(&[E::file("d/new", b"n"), E::whiteout(".wh.d")]),
     ]);
     assert_eq!(paths(&s), ["/d", "/d/new"]);
@@ -111,22 +123,40 @@ fn whiteout_of_directory_spares_same_layer_content_inside_it() {
 fn whiteout_markers_of_any_type_never_appear() {
     let s = flat(&[
         tar(&[E::file("a", b""), E::file("b", b""), E::file("c", b"")]),
-        tar(&[E::dir(".wh.a"), E::symlink(".wh.b", "x"), E::hardlink(".wh.c", "a"), E::whiteout(".wh.nothing")]),
+        tar(&[
+            E::dir(".wh.a"),
+            E::symlink(".wh.b", "x"),
+            E::hardlink(".wh.c", "a"),
+            E::whiteout(".wh.nothing"),
+        ]),
     ]);
     assert!(paths(&s).is_empty(), "{:?}", paths(&s));
 }
 
 #[test]
 fn whiteout_of_missing_path_does_nothing() {
-    let s = flat(&[tar(&[E::file("f", b"")]), tar(&[E::whiteout("no/such/.wh.x")])]);
+    let s = flat(&[
+        tar(&[E::file("f", b"")]),
+        tar(&[E::whiteout("no/such/.wh.x")]),
+    ]);
     assert_eq!(paths(&s), ["/f"]);
 }
 
 #[test]
 fn opaque_directory_hides_lower_content_keeps_itself_and_same_layer() {
     let s = flat(&[
-        tar(&[E::dir("d"), E::file("d/lower", b""), E::dir("d/sub"), E::file("d/sub/x", b"")]),
-        tar(&[E::dir("d").mode(0o750), E::file("d/same", b"s"), E::whiteout("d/.wh..wh..opq"), E::file("d/after", b"")]),
+        tar(&[
+            E::dir("d"),
+            E::file("d/lower", b""),
+            E::dir("d/sub"),
+            E::file("d/sub/x", b""),
+        ]),
+        tar(&[
+            E::dir("d").mode(0o750),
+            E::file("d/same", b"s"),
+            E::whiteout("d/.wh..wh..opq"),
+            E::file("d/after", b""),
+        ]),
     ]);
     assert_eq!(paths(&s), ["/d", "/d/after", "/d/same"]);
     assert_eq!(s.nodes[&b"d"[..]].mode, 0o750);
@@ -134,7 +164,10 @@ fn opaque_directory_hides_lower_content_keeps_itself_and_same_layer() {
 
 #[test]
 fn opaque_root_hides_everything_lower() {
-    let s = flat(&[tar(&[E::file("a", b""), E::dir("b")]), tar(&[E::whiteout(".wh..wh..opq"), E::file("c", b"")])]);
+    let s = flat(&[
+        tar(&[E::file("a", b""), E::dir("b")]),
+        tar(&[E::whiteout(".wh..wh..opq"), E::file("c", b"")]),
+    ]);
     assert_eq!(paths(&s), ["/c"]);
 }
 
@@ -179,12 +212,18 @@ fn non_directory_replaces_a_whole_subtree() {
         tar(&[E::symlink("d", "/elsewhere")]),
     ]);
     assert_eq!(paths(&s), ["/d"]);
-    assert_eq!(s.nodes[&b"d"[..]].kind, NodeKind::Symlink(b"/elsewhere".to_vec()));
+    assert_eq!(
+        s.nodes[&b"d"[..]].kind,
+        NodeKind::Symlink(b"/elsewhere".to_vec())
+    );
 }
 
 #[test]
 fn directory_replaces_a_file() {
-    let s = flat(&[tar(&[E::file("x", b"f")]), tar(&[E::dir("x"), E::file("x/y", b"")])]);
+    let s = flat(&[
+        tar(&[E::file("x", b"f")]),
+        tar(&[E::dir("x"), E::file("x/y", b"")]),
+    ]);
     assert_eq!(s.nodes[&b"x"[..]].kind, NodeKind::Dir);
     assert!(has(&s, "x/y"));
 }
@@ -192,8 +231,18 @@ fn directory_replaces_a_file() {
 #[test]
 fn directory_over_directory_merges_and_upper_metadata_wins() {
     let s = flat(&[
-        tar(&[E::dir("d").mode(0o700).owner(1, 2).xattr("user.old", b"1"), E::file("d/lower", b"")]),
-        tar(&[E::dir("d").mode(0o751).owner(3, 4).mtime(42).xattr("user.new", b"2"), E::file("d/upper", b"")]),
+        tar(&[
+            E::dir("d").mode(0o700).owner(1, 2).xattr("user.old", b"1"),
+            E::file("d/lower", b""),
+        ]),
+        tar(&[
+            E::dir("d")
+                .mode(0o751)
+                .owner(3, 4)
+                .mtime(42)
+                .xattr("user.new", b"2"),
+            E::file("d/upper", b""),
+        ]),
     ]);
     assert_eq!(paths(&s), ["/d", "/d/lower", "/d/upper"]);
     let d = &s.nodes[&b"d"[..]];
@@ -206,13 +255,20 @@ fn missing_parents_are_created_0755_root() {
     let s = flat(&[tar(&[E::file("a/b/c", b"").owner(7, 7)])]);
     for p in ["a", "a/b"] {
         let n = &s.nodes[p.as_bytes()];
-        assert_eq!((n.kind.clone(), n.mode, n.uid, n.gid), (NodeKind::Dir, 0o755, 0, 0), "{p}");
+        assert_eq!(
+            (n.kind.clone(), n.mode, n.uid, n.gid),
+            (NodeKind::Dir, 0o755, 0, 0),
+            "{p}"
+        );
     }
 }
 
 #[test]
 fn hardlink_within_a_layer() {
-    let s = flat(&[tar(&[E::file("a", b"data").mode(0o4755), E::hardlink("b", "a")])]);
+    let s = flat(&[tar(&[
+        E::file("a", b"data").mode(0o4755),
+        E::hardlink("b", "a"),
+    ])]);
     assert_eq!(s.nodes[&b"b"[..]].link_group, Some(b"a".to_vec()));
     assert_eq!(s.nodes[&b"b"[..]].mode, 0o4755);
 }
@@ -220,7 +276,10 @@ fn hardlink_within_a_layer() {
 #[test]
 fn hardlink_to_a_lower_layer_with_absolute_target() {
     // kaniko writes absolute link targets.
-    let s = flat(&[tar(&[E::dir("usr"), E::file("usr/a", b"data")]), tar(&[E::hardlink("b", "/usr/a")])]);
+    let s = flat(&[
+        tar(&[E::dir("usr"), E::file("usr/a", b"data")]),
+        tar(&[E::hardlink("b", "/usr/a")]),
+    ]);
     assert_eq!(content(&s, "b"), sha(b"data"));
     assert_eq!(s.nodes[&b"b"[..]].link_group, Some(b"b".to_vec()));
 }
@@ -240,7 +299,10 @@ fn hardlink_keeps_old_content_when_target_is_later_replaced() {
 #[test]
 fn hardlink_survives_when_target_is_later_deleted() {
     // go-containerregistry #977
-    let s = flat(&[tar(&[E::file("a", b"old"), E::hardlink("b", "a")]), tar(&[E::whiteout(".wh.a")])]);
+    let s = flat(&[
+        tar(&[E::file("a", b"old"), E::hardlink("b", "a")]),
+        tar(&[E::whiteout(".wh.a")]),
+    ]);
     assert_eq!(paths(&s), ["/b"]);
     assert_eq!(content(&s, "b"), sha(b"old"));
 }
@@ -263,23 +325,40 @@ fn symlinks_are_stored_exactly_as_written() {
         E::symlink("rel", "../../x"),
         E::symlink("dangling", "no/where"),
     ])]);
-    assert_eq!(s.nodes[&b"abs"[..]].kind, NodeKind::Symlink(b"/etc/passwd".to_vec()));
-    assert_eq!(s.nodes[&b"rel"[..]].kind, NodeKind::Symlink(b"../../x".to_vec()));
+    assert_eq!(
+        s.nodes[&b"abs"[..]].kind,
+        NodeKind::Symlink(b"/etc/passwd".to_vec())
+    );
+    assert_eq!(
+        s.nodes[&b"rel"[..]].kind,
+        NodeKind::Symlink(b"../../x".to_vec())
+    );
 }
 
 #[test]
 fn paths_through_symlinks_resolve_inside_the_root() {
     let s = flat(&[
-        tar(&[E::dir("real"), E::symlink("abs", "/real"), E::symlink("up", "../../../real")]),
+        tar(&[
+            E::dir("real"),
+            E::symlink("abs", "/real"),
+            E::symlink("up", "../../../real"),
+        ]),
         tar(&[E::file("abs/one", b"1"), E::file("up/two", b"2")]),
     ]);
-    assert_eq!(paths(&s), ["/abs", "/real", "/real/one", "/real/two", "/up"]);
+    assert_eq!(
+        paths(&s),
+        ["/abs", "/real", "/real/one", "/real/two", "/up"]
+    );
 }
 
 #[test]
 fn whiteout_through_a_symlinked_directory_removes_the_target_inside_the_root() {
     let s = flat(&[
-        tar(&[E::dir("real"), E::file("real/f", b""), E::symlink("link", "/real")]),
+        tar(&[
+            E::dir("real"),
+            E::file("real/f", b""),
+            E::symlink("link", "/real"),
+        ]),
         tar(&[E::whiteout("link/.wh.f")]),
     ]);
     assert_eq!(paths(&s), ["/link", "/real"]);
@@ -300,7 +379,11 @@ fn opaque_marker_after_recreated_children() {
     // go-containerregistry #1897: the marker may come after the layer's own files.
     let s = flat(&[
         tar(&[E::dir("d"), E::file("d/a", b"lower"), E::file("d/b", b"")]),
-        tar(&[E::dir("d"), E::file("d/a", b"upper"), E::whiteout("d/.wh..wh..opq")]),
+        tar(&[
+            E::dir("d"),
+            E::file("d/a", b"upper"),
+            E::whiteout("d/.wh..wh..opq"),
+        ]),
     ]);
     assert_eq!(paths(&s), ["/d", "/d/a"]);
     assert_eq!(content(&s, "d/a"), sha(b"upper"));
@@ -310,11 +393,17 @@ fn opaque_marker_after_recreated_children() {
 fn metadata_is_reproduced_in_full() {
     let s = flat(&[tar(&[
         E::dir("d").mode(0o1777).mtime(1000),
-        E::file("d/suid", b"x").mode(0o6755).owner(1234, 5678).mtime(2000),
+        E::file("d/suid", b"x")
+            .mode(0o6755)
+            .owner(1234, 5678)
+            .mtime(2000),
         E::file("d/cap", b"x")
             .mode(0o755)
             .owner(1, 1)
-            .xattr("security.capability", &[1, 0, 0, 2, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+            .xattr(
+                "security.capability",
+                &[1, 0, 0, 2, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            )
             .xattr("user.note", b"hi")
             .xattr("trusted.t", b"t"),
         E::symlink("d/link", "suid").owner(3, 3).mtime(3000),
@@ -324,7 +413,10 @@ fn metadata_is_reproduced_in_full() {
     ])]);
     let n = |p: &str| s.nodes[p.as_bytes()].clone();
     assert_eq!((n("d").mode, n("d").mtime.secs), (0o1777, 1000));
-    assert_eq!((n("d/suid").mode, n("d/suid").uid, n("d/suid").gid), (0o6755, 1234, 5678));
+    assert_eq!(
+        (n("d/suid").mode, n("d/suid").uid, n("d/suid").gid),
+        (0o6755, 1234, 5678)
+    );
     assert_eq!(n("d/cap").xattrs.len(), 3);
     assert_eq!((n("d/link").uid, n("d/link").mtime.secs), (3, 3000));
     assert_eq!(n("d/nanos").mtime.nanos, 123_456_789);
@@ -343,7 +435,10 @@ fn directory_mtime_is_restored_after_its_contents() {
 
 #[test]
 fn read_only_directory_still_receives_upper_content() {
-    let s = flat(&[tar(&[E::dir("ro").mode(0o555)]), tar(&[E::file("ro/f", b"")])]);
+    let s = flat(&[
+        tar(&[E::dir("ro").mode(0o555)]),
+        tar(&[E::file("ro/f", b"")]),
+    ]);
     assert!(has(&s, "ro/f"));
     assert_eq!(s.nodes[&b"ro"[..]].mode, 0o555);
 }
@@ -353,7 +448,10 @@ fn root_entry_sets_the_root_metadata_but_never_its_type() {
     let dir = tmp();
     apply(dir.path(), &[tar(&[E::dir("./").mode(0o700)])]).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o7777, 0o700);
+    assert_eq!(
+        std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o7777,
+        0o700
+    );
     let msg = fails(&[tar(&[E::symlink("./", "/etc")])]);
     assert!(msg.contains("root"), "{msg}");
 }

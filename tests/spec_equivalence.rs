@@ -18,8 +18,17 @@ fn path() -> impl Strategy<Value = String> {
 /// Non-directories mostly get names directories never have, so that most stacks apply
 /// cleanly; sometimes they take a directory's name, to exercise replacement.
 fn leaf_path() -> impl Strategy<Value = String> {
-    (dir_path(), prop::sample::select(vec!["x", "y", "x", "y", "a", "b", "c"]))
-        .prop_map(|(d, n)| if d.is_empty() { n.to_owned() } else { format!("{d}/{n}") })
+    (
+        dir_path(),
+        prop::sample::select(vec!["x", "y", "x", "y", "a", "b", "c"]),
+    )
+        .prop_map(|(d, n)| {
+            if d.is_empty() {
+                n.to_owned()
+            } else {
+                format!("{d}/{n}")
+            }
+        })
 }
 
 fn dir_path() -> impl Strategy<Value = String> {
@@ -66,7 +75,10 @@ fn entry() -> impl Strategy<Value = E> {
 }
 
 fn layers() -> impl Strategy<Value = Vec<Vec<E>>> {
-    prop::collection::vec(prop::collection::vec(entries(), 1..8).prop_map(|v| v.concat()), 1..5)
+    prop::collection::vec(
+        prop::collection::vec(entries(), 1..8).prop_map(|v| v.concat()),
+        1..5,
+    )
 }
 
 fn describe(layers: &[Vec<E>]) -> String {
@@ -98,9 +110,10 @@ fn repair(mut layers: Vec<Vec<E>>, keep_errors: bool) -> Vec<Vec<E>> {
     }
     for _ in 0..64 {
         let mut s = flatten::merge::spec::Spec::new();
-        let failed = layers.iter().enumerate().find_map(|(li, l)| {
-            s.apply_layer_at(&tar(l)[..]).err().map(|(ei, _)| (li, ei))
-        });
+        let failed = layers
+            .iter()
+            .enumerate()
+            .find_map(|(li, l)| s.apply_layer_at(&tar(l)[..]).err().map(|(ei, _)| (li, ei)));
         match failed {
             Some((li, ei)) if ei < layers[li].len() => {
                 layers[li].remove(ei);
@@ -114,16 +127,30 @@ fn repair(mut layers: Vec<Vec<E>>, keep_errors: bool) -> Vec<Vec<E>> {
 fn check(layers: Vec<Vec<E>>, strategy: flatten::Strategy) -> Result<(), TestCaseError> {
     let tars: Vec<Vec<u8>> = layers.iter().map(|l| tar(l)).collect();
     let dir = tmp();
-    let real = apply_with(dir.path(), &tars, strategy).map(|()| Snapshot::from_dir(dir.path()).unwrap());
+    let real =
+        apply_with(dir.path(), &tars, strategy).map(|()| Snapshot::from_dir(dir.path()).unwrap());
     let model = spec(&tars);
     match (real, model) {
         (Ok(r), Ok(m)) => {
             let d = r.diff(&m, Mtime::Exact);
-            prop_assert!(d.is_empty(), "applier (left) and spec (right) differ:\n{}\n{}", d.join("\n"), describe(&layers));
+            prop_assert!(
+                d.is_empty(),
+                "applier (left) and spec (right) differ:\n{}\n{}",
+                d.join("\n"),
+                describe(&layers)
+            );
         }
         (Err(_), Err(_)) => {}
-        (Ok(_), Err(e)) => prop_assert!(false, "spec refused ({e}) what the applier accepted:\n{}", describe(&layers)),
-        (Err(e), Ok(_)) => prop_assert!(false, "applier refused ({e}) what the spec accepted:\n{}", describe(&layers)),
+        (Ok(_), Err(e)) => prop_assert!(
+            false,
+            "spec refused ({e}) what the applier accepted:\n{}",
+            describe(&layers)
+        ),
+        (Err(e), Ok(_)) => prop_assert!(
+            false,
+            "applier refused ({e}) what the spec accepted:\n{}",
+            describe(&layers)
+        ),
     }
     Ok(())
 }

@@ -24,8 +24,8 @@ use nix::unistd::{Gid, Uid, UnlinkatFlags};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::layer::entry::{Header, Kind, Meta, Timestamp};
 use crate::merge::{LayerPaths, Presence, RelPath};
-pub use resolve::{Dir, Strategy};
 use resolve::{is_under, show, Resolver};
+pub use resolve::{Dir, Strategy};
 
 /// Mode and times a directory gets once everything below it is written.
 #[derive(Debug, Clone, Copy)]
@@ -152,12 +152,21 @@ impl Target {
         Ok(())
     }
 
-    fn put_at(&mut self, path: &RelPath, name: &[u8], h: &Header, body: &mut dyn Read) -> Result<Vec<u8>> {
+    fn put_at(
+        &mut self,
+        path: &RelPath,
+        name: &[u8],
+        h: &Header,
+        body: &mut dyn Read,
+    ) -> Result<Vec<u8>> {
         let parent = self.parent_for_write(&path.parent())?;
         let phys = parent.child(name);
-        let existing = lstat_at(parent.fd(), name).ctx(|| format!("cannot look up {}", show(&phys)))?;
+        let existing =
+            lstat_at(parent.fd(), name).ctx(|| format!("cannot look up {}", show(&phys)))?;
         if h.kind == Kind::Dir {
-            let merge = existing.as_ref().is_some_and(|st| file_type(st) == SFlag::S_IFDIR);
+            let merge = existing
+                .as_ref()
+                .is_some_and(|st| file_type(st) == SFlag::S_IFDIR);
             if !merge {
                 if existing.is_some() {
                     self.remove_at(&parent, name)?;
@@ -192,8 +201,14 @@ impl Target {
                     SFlag::S_IFBLK
                 };
                 let dev = nix::sys::stat::makedev(u64::from(*major), u64::from(*minor));
-                nix::sys::stat::mknodat(parent.fd(), name, kind, Mode::from_bits_truncate(0o600), dev)
-                    .ctx(|| format!("cannot create device {}", show(&phys)))?;
+                nix::sys::stat::mknodat(
+                    parent.fd(),
+                    name,
+                    kind,
+                    Mode::from_bits_truncate(0o600),
+                    dev,
+                )
+                .ctx(|| format!("cannot create device {}", show(&phys)))?;
                 self.set_meta_at(&parent, name, &phys, &h.meta, true)?;
             }
             Kind::Fifo => {
@@ -275,8 +290,14 @@ impl Target {
         let unrep = &mut self.unreproduced;
         let mut on_create = |at: BorrowedFd<'_>, name: &[u8], phys: &[u8]| -> Result<()> {
             if privileged {
-                nix::unistd::fchownat(at, name, Some(Uid::from_raw(0)), Some(Gid::from_raw(0)), AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .ctx(|| format!("cannot chown {}", show(phys)))?;
+                nix::unistd::fchownat(
+                    at,
+                    name,
+                    Some(Uid::from_raw(0)),
+                    Some(Gid::from_raw(0)),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .ctx(|| format!("cannot chown {}", show(phys)))?;
             } else {
                 unrep.owners += 1;
             }
@@ -301,7 +322,14 @@ impl Target {
         self.set_dir_meta(root.fd(), b".", b"", &h.meta, true)
     }
 
-    fn write_file(&mut self, parent: &Dir, name: &[u8], phys: &[u8], meta: &Meta, body: &mut dyn Read) -> Result<()> {
+    fn write_file(
+        &mut self,
+        parent: &Dir,
+        name: &[u8],
+        phys: &[u8],
+        meta: &Meta,
+        body: &mut dyn Read,
+    ) -> Result<()> {
         let fd = openat(
             parent.fd(),
             name,
@@ -315,7 +343,9 @@ impl Target {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io("cannot read entry data", e).with_kind(ErrorKind::Input)),
+                Err(e) => {
+                    return Err(Error::io("cannot read entry data", e).with_kind(ErrorKind::Input))
+                }
             };
             file.write_all(&self.buf[..n])
                 .ctx(|| format!("cannot write {}", show(phys)))?;
@@ -332,15 +362,23 @@ impl Target {
 
     fn link(&mut self, parent: &Dir, name: &[u8], phys: &[u8], target: &[u8]) -> Result<()> {
         let tpath = RelPath::parse(target).map_err(|e| {
-            Error::input(format!("bad hardlink target {:?}: {}", String::from_utf8_lossy(target), e.message()))
+            Error::input(format!(
+                "bad hardlink target {:?}: {}",
+                String::from_utf8_lossy(target),
+                e.message()
+            ))
         })?;
         let not_found = || Error::input(format!("hardlink target {tpath} not found"));
-        let tname = tpath.file_name().ok_or_else(|| Error::input("hardlink to the root directory"))?;
+        let tname = tpath
+            .file_name()
+            .ok_or_else(|| Error::input("hardlink to the root directory"))?;
         let tdir = self.res.dir(&tpath.parent(), None)?.ok_or_else(not_found)?;
         match lstat_at(tdir.fd(), tname).ctx(|| format!("cannot look up {tpath}"))? {
             None => return Err(not_found()),
             Some(st) if file_type(&st) == SFlag::S_IFDIR => {
-                return Err(Error::input(format!("hardlink target {tpath} is a directory")))
+                return Err(Error::input(format!(
+                    "hardlink target {tpath} is a directory"
+                )))
             }
             Some(_) => {}
         }
@@ -349,7 +387,14 @@ impl Target {
     }
 
     /// Owner, xattrs, mode (not for symlinks) and times of a non-directory by name.
-    fn set_meta_at(&mut self, parent: &Dir, name: &[u8], phys: &[u8], meta: &Meta, chmod: bool) -> Result<()> {
+    fn set_meta_at(
+        &mut self,
+        parent: &Dir,
+        name: &[u8],
+        phys: &[u8],
+        meta: &Meta,
+        chmod: bool,
+    ) -> Result<()> {
         if self.privileged {
             if let Err(e) = nix::unistd::fchownat(
                 parent.fd(),
@@ -369,15 +414,33 @@ impl Target {
             }
         }
         if chmod {
-            nix::sys::stat::fchmodat(parent.fd(), name, Mode::from_bits_truncate(meta.mode), nix::sys::stat::FchmodatFlags::FollowSymlink)
-                .ctx(|| format!("cannot set mode of {}", show(phys)))?;
+            nix::sys::stat::fchmodat(
+                parent.fd(),
+                name,
+                Mode::from_bits_truncate(meta.mode),
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            )
+            .ctx(|| format!("cannot set mode of {}", show(phys)))?;
         }
         let atime = meta.atime.unwrap_or(meta.mtime);
-        nix::sys::stat::utimensat(parent.fd(), name, &ts(atime), &ts(meta.mtime), nix::sys::stat::UtimensatFlags::NoFollowSymlink)
-            .ctx(|| format!("cannot set times of {}", show(phys)))
+        nix::sys::stat::utimensat(
+            parent.fd(),
+            name,
+            &ts(atime),
+            &ts(meta.mtime),
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .ctx(|| format!("cannot set times of {}", show(phys)))
     }
 
-    fn set_dir_meta(&mut self, at: BorrowedFd<'_>, name: &[u8], phys: &[u8], meta: &Meta, merge: bool) -> Result<()> {
+    fn set_dir_meta(
+        &mut self,
+        at: BorrowedFd<'_>,
+        name: &[u8],
+        phys: &[u8],
+        meta: &Meta,
+        merge: bool,
+    ) -> Result<()> {
         let fd = open_dir_rw(at, name).ctx(|| format!("cannot open directory {}", show(phys)))?;
         self.set_owner_fd(fd.as_fd(), phys, meta)?;
         if merge {
@@ -400,7 +463,12 @@ impl Target {
         let names = match xattr::flist(fd) {
             Ok(n) => n,
             Err(e) if is_unsupported(&e) => return Ok(()),
-            Err(e) => return Err(Error::io(format!("cannot list xattrs of {}", show(phys)), e)),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot list xattrs of {}", show(phys)),
+                    e,
+                ))
+            }
         };
         for n in names {
             if n == b"security.selinux" || keep.xattrs.iter().any(|(k, _)| *k == n) {
@@ -408,7 +476,10 @@ impl Target {
             }
             if let Err(e) = xattr::fremove(fd, &n) {
                 if !is_unsupported(&e) && e.raw_os_error() != Some(libc::ENODATA) {
-                    return Err(Error::io(format!("cannot remove xattr of {}", show(phys)), e));
+                    return Err(Error::io(
+                        format!("cannot remove xattr of {}", show(phys)),
+                        e,
+                    ));
                 }
             }
         }
@@ -420,7 +491,11 @@ impl Target {
             self.owner_skipped(phys, meta);
             return Ok(());
         }
-        match nix::unistd::fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid))) {
+        match nix::unistd::fchown(
+            fd,
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+        ) {
             Ok(()) => Ok(()),
             Err(e) => self.owner_failed(phys, e.into()),
         }
@@ -453,7 +528,8 @@ impl Target {
     fn owner_failed(&mut self, phys: &[u8], e: io::Error) -> Result<()> {
         if is_unsupported(&e) {
             self.unreproduced.owners += 1;
-            self.unreproduced.example(format!("owner of {}: {e}", show(phys)));
+            self.unreproduced
+                .example(format!("owner of {}: {e}", show(phys)));
             Ok(())
         } else {
             Err(Error::io(format!("cannot chown {}", show(phys)), e))
@@ -473,7 +549,11 @@ impl Target {
             Ok(())
         } else {
             Err(Error::io(
-                format!("cannot set xattr {} of {}", String::from_utf8_lossy(name), show(phys)),
+                format!(
+                    "cannot set xattr {} of {}",
+                    String::from_utf8_lossy(name),
+                    show(phys)
+                ),
                 e,
             ))
         }
@@ -485,7 +565,9 @@ impl Target {
         if presence == Presence::Untouched {
             return self.remove_at(parent, name);
         }
-        let Some(st) = lstat_at(parent.fd(), name).ctx(|| format!("cannot look up {}", show(&phys)))? else {
+        let Some(st) =
+            lstat_at(parent.fd(), name).ctx(|| format!("cannot look up {}", show(&phys)))?
+        else {
             return Ok(());
         };
         if file_type(&st) != SFlag::S_IFDIR {
@@ -498,7 +580,8 @@ impl Target {
         if presence == Presence::Below {
             // A lower directory kept only as the parent of this layer's writes: it becomes
             // the bare parent the layer would have created.
-            let fd = open_dir_rw(parent.fd(), name).ctx(|| format!("cannot open directory {}", show(&phys)))?;
+            let fd = open_dir_rw(parent.fd(), name)
+                .ctx(|| format!("cannot open directory {}", show(&phys)))?;
             let bare = Meta {
                 mode: IMPLICIT_DIR.mode,
                 mtime: IMPLICIT_DIR.mtime,
@@ -513,7 +596,9 @@ impl Target {
         let dir = self
             .res
             .dir(&RelPath::parse(&phys)?, None)?
-            .ok_or_else(|| Error::new(ErrorKind::Io, format!("directory {} vanished", show(&phys))))?;
+            .ok_or_else(|| {
+                Error::new(ErrorKind::Io, format!("directory {} vanished", show(&phys)))
+            })?;
         self.prune_children(&dir, written)
     }
 
@@ -527,7 +612,9 @@ impl Target {
     /// Removes `name` and, for a directory, everything below it; never follows a symlink.
     fn remove_at(&mut self, parent: &Dir, name: &[u8]) -> Result<()> {
         let phys = parent.child(name);
-        let Some(st) = lstat_at(parent.fd(), name).ctx(|| format!("cannot look up {}", show(&phys)))? else {
+        let Some(st) =
+            lstat_at(parent.fd(), name).ctx(|| format!("cannot look up {}", show(&phys)))?
+        else {
             return Ok(());
         };
         if file_type(&st) == SFlag::S_IFDIR {
@@ -562,7 +649,8 @@ impl Target {
 /// Names in directory `name` under `at` (without `.` and `..`).
 fn list_dir(at: BorrowedFd<'_>, name: &[u8], phys: &[u8]) -> Result<Vec<Vec<u8>>> {
     let fd = open_dir_rw(at, name).ctx(|| format!("cannot open directory {}", show(phys)))?;
-    let mut d = nix::dir::Dir::from_fd(fd).ctx(|| format!("cannot read directory {}", show(phys)))?;
+    let mut d =
+        nix::dir::Dir::from_fd(fd).ctx(|| format!("cannot read directory {}", show(phys)))?;
     let mut names = Vec::new();
     for e in d.iter() {
         let e = e.ctx(|| format!("cannot read directory {}", show(phys)))?;

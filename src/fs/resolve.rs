@@ -211,7 +211,8 @@ impl Resolver {
                         }
                         let target = nix::fcntl::readlinkat(cur.fd(), comp.as_slice())
                             .ctx(|| format!("cannot read symlink {}", show(&here)))?;
-                        let target = std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()).to_vec();
+                        let target =
+                            std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()).to_vec();
                         if target.starts_with(b"/") {
                             cur = self.root();
                         }
@@ -237,8 +238,12 @@ impl Resolver {
                     let Some(create) = on_create.as_mut() else {
                         return Ok(None);
                     };
-                    nix::sys::stat::mkdirat(cur.fd(), comp.as_slice(), Mode::from_bits_truncate(0o700))
-                        .ctx(|| format!("cannot create directory {}", show(&here)))?;
+                    nix::sys::stat::mkdirat(
+                        cur.fd(),
+                        comp.as_slice(),
+                        Mode::from_bits_truncate(0o700),
+                    )
+                    .ctx(|| format!("cannot create directory {}", show(&here)))?;
                     create(cur.fd(), &comp, &here)?;
                     let fd = openat(cur.fd(), comp.as_slice(), dir_flags(), Mode::empty())
                         .ctx(|| format!("cannot open directory {}", show(&here)))?;

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{parse_config, Candidate, Resolved, Target as Choice, ResolvedLayer, JSON_LIMIT};
+use super::{parse_config, Candidate, Resolved, ResolvedLayer, Target as Choice, JSON_LIMIT};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::store::Store;
@@ -60,7 +60,10 @@ pub fn resolve(store: &dyn Store, entry: &Entry, verify: bool) -> Result<Resolve
             if want.algorithm() == got.algorithm() && want != got {
                 return Err(Error::new(
                     crate::ErrorKind::Verification,
-                    format!("config {}: digest mismatch: expected {want}, got {got}", entry.config),
+                    format!(
+                        "config {}: digest mismatch: expected {want}, got {got}",
+                        entry.config
+                    ),
                 ));
             }
         }
@@ -110,7 +113,11 @@ mod tests {
             format!("{hex}.json"),
             format!("sha256:{hex}.tar.gz"),
         ] {
-            assert_eq!(name_digest(&p).map(|d| d.hex().to_owned()), Some(hex.to_owned()), "{p}");
+            assert_eq!(
+                name_digest(&p).map(|d| d.hex().to_owned()),
+                Some(hex.to_owned()),
+                "{p}"
+            );
         }
         assert_eq!(name_digest(&format!("{}/layer.tar", &hex[..20])), None);
         assert_eq!(name_digest(&format!("{hex}/layer.tar")), None);

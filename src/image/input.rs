@@ -42,7 +42,10 @@ impl Input {
             return Ok((Input::Stdin, None));
         }
         for (prefix, make) in [
-            ("docker-archive:", Input::DockerArchive as fn(PathBuf) -> Input),
+            (
+                "docker-archive:",
+                Input::DockerArchive as fn(PathBuf) -> Input,
+            ),
             ("oci-archive:", Input::OciArchive),
             ("oci:", Input::OciDir),
         ] {
@@ -65,7 +68,10 @@ impl Input {
     pub fn open(&self) -> Result<(Box<dyn Store>, Layout)> {
         match self {
             Input::Stdin => {
-                let store = tar_store(spool(io::stdin().lock(), "standard input")?, "standard input")?;
+                let store = tar_store(
+                    spool(io::stdin().lock(), "standard input")?,
+                    "standard input",
+                )?;
                 let layout = detect(&store, None)?;
                 Ok((Box::new(store), layout))
             }
@@ -163,7 +169,8 @@ fn spool(r: impl Read, name: &str) -> Result<File> {
     let mut r = BufReader::with_capacity(1 << 20, r);
     let head = r.fill_buf().ctx(|| format!("cannot read {name}"))?;
     let compression = sniff(head)?;
-    let mut out = tempfile::tempfile().ctx(|| "cannot create a temporary file (set TMPDIR)".into())?;
+    let mut out =
+        tempfile::tempfile().ctx(|| "cannot create a temporary file (set TMPDIR)".into())?;
     let copied = match compression {
         Compression::None => io::copy(&mut r, &mut out),
         Compression::Gzip => io::copy(&mut flate2::bufread::MultiGzDecoder::new(r), &mut out),
@@ -173,10 +180,15 @@ fn spool(r: impl Read, name: &str) -> Result<File> {
         },
     };
     copied.map_err(|e| {
-        let kind = if e.kind() == io::ErrorKind::StorageFull { ErrorKind::Io } else { ErrorKind::Input };
+        let kind = if e.kind() == io::ErrorKind::StorageFull {
+            ErrorKind::Io
+        } else {
+            ErrorKind::Input
+        };
         Error::io(format!("cannot read {name}"), e).with_kind(kind)
     })?;
-    out.rewind().ctx(|| "cannot rewind the temporary file".into())?;
+    out.rewind()
+        .ctx(|| "cannot rewind the temporary file".into())?;
     Ok(out)
 }
 
@@ -188,15 +200,24 @@ mod tests {
     fn transport_names() {
         assert_eq!(
             Input::parse("docker-archive:x.tar:busybox:latest").unwrap(),
-            (Input::DockerArchive("x.tar".into()), Some("busybox:latest".into()))
+            (
+                Input::DockerArchive("x.tar".into()),
+                Some("busybox:latest".into())
+            )
         );
-        assert_eq!(Input::parse("oci:dir").unwrap(), (Input::OciDir("dir".into()), None));
+        assert_eq!(
+            Input::parse("oci:dir").unwrap(),
+            (Input::OciDir("dir".into()), None)
+        );
         assert_eq!(
             Input::parse("oci-archive:a.tar:v1").unwrap(),
             (Input::OciArchive("a.tar".into()), Some("v1".into()))
         );
         assert_eq!(Input::parse("-").unwrap(), (Input::Stdin, None));
-        assert_eq!(Input::parse("./img.tar").unwrap(), (Input::Path("./img.tar".into()), None));
+        assert_eq!(
+            Input::parse("./img.tar").unwrap(),
+            (Input::Path("./img.tar".into()), None)
+        );
         assert!(Input::parse("oci:").is_err());
     }
 }

@@ -108,7 +108,9 @@ impl Image {
     /// Opens the raw (possibly compressed) blob of layer `index`.
     pub fn open_layer(&self, index: usize) -> Result<Box<dyn Read + Send>> {
         let l = &self.layers[index];
-        self.store.open(&l.path).map_err(|e| e.in_layer(&self.layer_ref(index)))
+        self.store
+            .open(&l.path)
+            .map_err(|e| e.in_layer(&self.layer_ref(index)))
     }
 
     /// The stored size of layer `index`, if known.
@@ -132,14 +134,23 @@ impl Image {
     }
 }
 
-fn choose(candidates: Vec<Candidate>, want: Option<&str>, source: &str) -> Result<(Vec<String>, Target)> {
+fn choose(
+    candidates: Vec<Candidate>,
+    want: Option<&str>,
+    source: &str,
+) -> Result<(Vec<String>, Target)> {
     let listing = |cands: &[Candidate]| {
         cands
             .iter()
             .enumerate()
             .map(|(i, c)| match c.names.first() {
                 Some(n) => format!("@{i} {n}"),
-                None => format!("@{i} {}", c.digests.first().map_or("(unnamed)".into(), |d| crate::error::short_digest(&d.to_string()).to_owned())),
+                None => format!(
+                    "@{i} {}",
+                    c.digests.first().map_or("(unnamed)".into(), |d| {
+                        crate::error::short_digest(&d.to_string()).to_owned()
+                    })
+                ),
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -185,7 +196,10 @@ fn choose(candidates: Vec<Candidate>, want: Option<&str>, source: &str) -> Resul
             }
         }
     };
-    let c = candidates.into_iter().nth(index).ok_or_else(|| Error::input("no such image"))?;
+    let c = candidates
+        .into_iter()
+        .nth(index)
+        .ok_or_else(|| Error::input("no such image"))?;
     Ok((c.names, c.choice))
 }
 
@@ -193,7 +207,12 @@ fn choose(candidates: Vec<Candidate>, want: Option<&str>, source: &str) -> Resul
 fn same_reference(a: &str, b: &str) -> bool {
     fn norm(r: &str) -> String {
         let mut s = r;
-        for p in ["docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/"] {
+        for p in [
+            "docker.io/library/",
+            "index.docker.io/library/",
+            "docker.io/",
+            "index.docker.io/",
+        ] {
             if let Some(rest) = s.strip_prefix(p) {
                 s = rest;
                 break;
@@ -217,7 +236,11 @@ fn parse_config(raw: &[u8]) -> Result<(ImageConfig, Digest)> {
 
 /// The config's diff_ids, one per layer.
 fn diff_ids(config: &ImageConfig, layers: usize) -> Result<Vec<Option<Digest>>> {
-    let ids = config.rootfs.as_ref().map(|r| r.diff_ids.as_slice()).unwrap_or_default();
+    let ids = config
+        .rootfs
+        .as_ref()
+        .map(|r| r.diff_ids.as_slice())
+        .unwrap_or_default();
     if ids.len() != layers {
         return Err(Error::input(format!(
             "the manifest lists {layers} layers but the config has {} diff_ids",
@@ -227,7 +250,6 @@ fn diff_ids(config: &ImageConfig, layers: usize) -> Result<Vec<Option<Digest>>> 
     ids.iter().map(|s| Digest::parse(s).map(Some)).collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::same_reference;
@@ -235,7 +257,10 @@ mod tests {
     #[test]
     fn references() {
         assert!(same_reference("busybox:latest", "busybox"));
-        assert!(same_reference("docker.io/library/busybox:latest", "busybox"));
+        assert!(same_reference(
+            "docker.io/library/busybox:latest",
+            "busybox"
+        ));
         assert!(same_reference("docker.io/me/app:1", "me/app:1"));
         assert!(!same_reference("busybox:1", "busybox"));
         assert!(same_reference("latest", "latest"));

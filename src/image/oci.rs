@@ -52,9 +52,9 @@ impl Descriptor {
     fn size(&self) -> Result<Option<u64>> {
         match self.size {
             None => Ok(None),
-            Some(s) => u64::try_from(s)
-                .map(Some)
-                .map_err(|_| Error::input(format!("descriptor {} has a negative size", self.digest))),
+            Some(s) => u64::try_from(s).map(Some).map_err(|_| {
+                Error::input(format!("descriptor {} has a negative size", self.digest))
+            }),
         }
     }
 }
@@ -102,7 +102,10 @@ pub fn candidates(store: &dyn Store) -> Result<Vec<Candidate>> {
 fn candidate(names: Vec<String>, descs: Vec<Descriptor>) -> Candidate {
     Candidate {
         names,
-        digests: descs.iter().filter_map(|d| Digest::parse(&d.digest).ok()).collect(),
+        digests: descs
+            .iter()
+            .filter_map(|d| Digest::parse(&d.digest).ok())
+            .collect(),
         choice: Choice::Oci(descs),
     }
 }
@@ -118,7 +121,10 @@ fn read_blob(store: &dyn Store, d: &Descriptor, verify: bool) -> Result<(Digest,
             if s != raw.len() as u64 {
                 return Err(Error::new(
                     ErrorKind::Verification,
-                    format!("blob {digest}: size mismatch: expected {s}, got {}", raw.len()),
+                    format!(
+                        "blob {digest}: size mismatch: expected {s}, got {}",
+                        raw.len()
+                    ),
                 ));
             }
         }
@@ -180,7 +186,9 @@ fn pick(
     for d in usable {
         if let Some(p) = &d.platform {
             seen.push(p.to_string());
-            if !p.satisfies(want) && !(only_one && !explicit) {
+            // A lone manifest is taken whatever its platform, unless one was asked for.
+            let take_anyway = only_one && !explicit;
+            if !take_anyway && !p.satisfies(want) {
                 continue;
             }
         }
@@ -237,11 +245,11 @@ fn manifest(
                 path: blob.blob_path(),
                 media_type: d.media_type.clone(),
                 expected: Expected {
-                        blob: Some(blob),
-                        named: None,
-                        diff_id,
-                        size: d.size()?,
-                    },
+                    blob: Some(blob),
+                    named: None,
+                    diff_id,
+                    size: d.size()?,
+                },
             })
         })
         .collect::<Result<Vec<_>>>()?;

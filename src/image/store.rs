@@ -69,12 +69,13 @@ impl TarStore {
         let mut members = HashMap::new();
         {
             let mut ar = tar::Archive::new(&file);
-            let entries = ar
-                .entries_with_seek()
-                .map_err(|e| Error::io(format!("cannot read archive {name}"), e).with_kind(ErrorKind::Input))?;
+            let entries = ar.entries_with_seek().map_err(|e| {
+                Error::io(format!("cannot read archive {name}"), e).with_kind(ErrorKind::Input)
+            })?;
             for entry in entries {
                 let entry = entry.map_err(|e| {
-                    Error::io(format!("{name} is not a valid tar archive"), e).with_kind(ErrorKind::Input)
+                    Error::io(format!("{name} is not a valid tar archive"), e)
+                        .with_kind(ErrorKind::Input)
                 })?;
                 let path = match RelPath::parse(&entry.path_bytes()) {
                     Ok(p) => p,
@@ -110,9 +111,8 @@ impl TarStore {
             match self.members.get(&cur) {
                 Some(Member::File { offset, size }) => return Ok((*offset, *size)),
                 Some(Member::Symlink(target)) => {
-                    cur = resolve_link(&cur, target).ok_or_else(|| {
-                        Error::input(format!("{path} links outside the archive"))
-                    })?;
+                    cur = resolve_link(&cur, target)
+                        .ok_or_else(|| Error::input(format!("{path} links outside the archive")))?;
                 }
                 Some(Member::Hardlink(target)) => {
                     cur = RelPath::parse(target)
@@ -120,8 +120,18 @@ impl TarStore {
                         .as_bytes()
                         .to_vec();
                 }
-                Some(Member::Other) => return Err(Error::input(format!("{path} is not a file in {}", self.name))),
-                None => return Err(Error::input(format!("{path} is missing from {}", self.name))),
+                Some(Member::Other) => {
+                    return Err(Error::input(format!(
+                        "{path} is not a file in {}",
+                        self.name
+                    )))
+                }
+                None => {
+                    return Err(Error::input(format!(
+                        "{path} is missing from {}",
+                        self.name
+                    )))
+                }
             }
         }
         Err(Error::input(format!("too many links resolving {path}")))
@@ -165,7 +175,10 @@ impl Read for Slice {
         }
         let n = self.file.read_at(&mut buf[..want], self.pos)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "archive is truncated"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "archive is truncated",
+            ));
         }
         self.pos += n as u64;
         Ok(n)
@@ -199,8 +212,12 @@ pub struct DirStore {
 
 impl DirStore {
     pub fn open(path: &Path) -> Result<DirStore> {
-        let root = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-            .ctx(|| format!("cannot open {}", path.display()))?;
+        let root = nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| format!("cannot open {}", path.display()))?;
         Ok(DirStore {
             root,
             path: path.to_owned(),
@@ -216,12 +233,22 @@ impl DirStore {
         let fd = match openat2(self.root.as_fd(), rel.as_bytes(), how) {
             Err(Errno::ENOSYS) | Err(Errno::EPERM) => {
                 // No openat2: refuse symlinks rather than follow them unchecked.
-                let mut dir = self.root.try_clone().ctx(|| "cannot duplicate a handle".into())?;
+                let mut dir = self
+                    .root
+                    .try_clone()
+                    .ctx(|| "cannot duplicate a handle".into())?;
                 let comps: Vec<&[u8]> = rel.components().collect();
-                let (last, parents) = comps.split_last().ok_or_else(|| Error::input("empty path"))?;
+                let (last, parents) = comps
+                    .split_last()
+                    .ok_or_else(|| Error::input("empty path"))?;
                 for c in parents {
-                    dir = openat(dir.as_fd(), *c, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-                        .ctx(|| format!("cannot open {path} in {}", self.path.display()))?;
+                    dir = openat(
+                        dir.as_fd(),
+                        *c,
+                        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .ctx(|| format!("cannot open {path} in {}", self.path.display()))?;
                 }
                 openat(dir.as_fd(), *last, flags | OFlag::O_NOFOLLOW, Mode::empty())
             }
@@ -232,12 +259,21 @@ impl DirStore {
                 let f = File::from(fd);
                 let meta = f.metadata().ctx(|| format!("cannot stat {path}"))?;
                 if !meta.is_file() {
-                    return Err(Error::input(format!("{path} is not a file in {}", self.path.display())));
+                    return Err(Error::input(format!(
+                        "{path} is not a file in {}",
+                        self.path.display()
+                    )));
                 }
                 Ok(f)
             }
-            Err(Errno::ENOENT) => Err(Error::input(format!("{path} is missing from {}", self.path.display()))),
-            Err(e) => Err(Error::io(format!("cannot open {path} in {}", self.path.display()), e.into())),
+            Err(Errno::ENOENT) => Err(Error::input(format!(
+                "{path} is missing from {}",
+                self.path.display()
+            ))),
+            Err(e) => Err(Error::io(
+                format!("cannot open {path} in {}", self.path.display()),
+                e.into(),
+            )),
         }
     }
 }
@@ -262,7 +298,10 @@ mod tests {
 
     #[test]
     fn links_stay_inside() {
-        assert_eq!(resolve_link(b"a/layer.tar", b"../b/layer.tar"), Some(b"b/layer.tar".to_vec()));
+        assert_eq!(
+            resolve_link(b"a/layer.tar", b"../b/layer.tar"),
+            Some(b"b/layer.tar".to_vec())
+        );
         assert_eq!(resolve_link(b"a/layer.tar", b"../../etc/passwd"), None);
         assert_eq!(resolve_link(b"a/x", b"/b/y"), Some(b"b/y".to_vec()));
     }

@@ -39,7 +39,10 @@ impl Timestamp {
         Some(if !neg {
             Timestamp { secs, nanos }
         } else if nanos == 0 {
-            Timestamp { secs: -secs, nanos: 0 }
+            Timestamp {
+                secs: -secs,
+                nanos: 0,
+            }
         } else {
             Timestamp {
                 secs: -secs - 1,
@@ -58,8 +61,14 @@ pub enum Kind {
     Symlink(Vec<u8>),
     /// The target, a path inside the root.
     Hardlink(Vec<u8>),
-    CharDevice { major: u32, minor: u32 },
-    BlockDevice { major: u32, minor: u32 },
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
 }
 
@@ -111,7 +120,8 @@ const PAX_XATTR: &[u8] = b"SCHILY.xattr.";
 /// Reads the header of `entry` into our model.
 pub fn read_header<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Parsed> {
     let name = entry.path_bytes().into_owned();
-    let bad = |what: &str, e: std::io::Error| Error::input(format!("bad {what} in tar header: {e}"));
+    let bad =
+        |what: &str, e: std::io::Error| Error::input(format!("bad {what} in tar header: {e}"));
     let h = entry.header();
     let raw_type = h.entry_type();
     let mode = h.mode().map_err(|e| bad("mode", e))? & 0o7777;
@@ -180,10 +190,7 @@ pub fn read_header<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Parsed> {
         atime: None,
         xattrs: Vec::new(),
     };
-    if let Some(pax) = entry
-        .pax_extensions()
-        .map_err(|e| bad("PAX header", e))?
-    {
+    if let Some(pax) = entry.pax_extensions().map_err(|e| bad("PAX header", e))? {
         for ext in pax {
             let ext = ext.map_err(|e| bad("PAX record", e))?;
             let key = ext.key_bytes();
@@ -214,11 +221,17 @@ mod tests {
     fn pax_times() {
         assert_eq!(
             Timestamp::parse_pax(b"12.5"),
-            Some(Timestamp { secs: 12, nanos: 500_000_000 })
+            Some(Timestamp {
+                secs: 12,
+                nanos: 500_000_000
+            })
         );
         assert_eq!(
             Timestamp::parse_pax(b"-1.25"),
-            Some(Timestamp { secs: -2, nanos: 750_000_000 })
+            Some(Timestamp {
+                secs: -2,
+                nanos: 750_000_000
+            })
         );
         assert_eq!(Timestamp::parse_pax(b"7"), Some(Timestamp::from_secs(7)));
         assert_eq!(Timestamp::parse_pax(b"x"), None);

@@ -82,7 +82,8 @@ impl<'a> Decoded<'a> {
         let algo = |d: &Option<Digest>| d.as_ref().map_or(Algorithm::Sha256, Digest::algorithm);
         let blob = Tap::new(algo(&expected.blob));
         let diff = Tap::new(algo(&expected.diff_id));
-        let mut buffered = BufReader::with_capacity(READ_BUFFER, HashingReader::new(raw, blob.clone()));
+        let mut buffered =
+            BufReader::with_capacity(READ_BUFFER, HashingReader::new(raw, blob.clone()));
         let head = buffered
             .fill_buf()
             .map_err(|e| Error::io("cannot read layer", e))?;
@@ -115,8 +116,9 @@ impl<'a> Decoded<'a> {
     /// Reads whatever follows the end-of-archive marker (padding, a trailing gzip member) so
     /// the digests cover the whole blob, and returns them.
     pub fn finish(mut self) -> Result<Measured> {
-        io::copy(&mut self.reader, &mut io::sink())
-            .map_err(|e| Error::io("cannot read the end of the layer", e).with_kind(ErrorKind::Input))?;
+        io::copy(&mut self.reader, &mut io::sink()).map_err(|e| {
+            Error::io("cannot read the end of the layer", e).with_kind(ErrorKind::Input)
+        })?;
         let (blob, blob_size) = self.blob.result();
         let (diff_id, size) = self.diff.result();
         Ok(Measured {
@@ -152,7 +154,10 @@ impl Measured {
             if want != self.blob_size {
                 return Err(Error::new(
                     ErrorKind::Verification,
-                    format!("size mismatch: expected {want} bytes, got {}", self.blob_size),
+                    format!(
+                        "size mismatch: expected {want} bytes, got {}",
+                        self.blob_size
+                    ),
                 ));
             }
         }

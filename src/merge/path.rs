@@ -116,7 +116,9 @@ mod tests {
         assert_eq!(RelPath::root().join(b"x").as_bytes(), b"x");
         assert!(p.starts_with(&RelPath::parse(b"a").unwrap()));
         assert!(!p.starts_with(&RelPath::parse(b"a/b/cd").unwrap()));
-        assert!(!RelPath::parse(b"ab").unwrap().starts_with(&RelPath::parse(b"a").unwrap()));
+        assert!(!RelPath::parse(b"ab")
+            .unwrap()
+            .starts_with(&RelPath::parse(b"a").unwrap()));
         assert!(p.starts_with(&RelPath::root()));
     }
 }

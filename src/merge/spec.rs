@@ -202,7 +202,13 @@ impl Spec {
         Ok(Some(cur))
     }
 
-    fn put(&mut self, path: &RelPath, kind: &Kind, meta: &Meta, content: Vec<u8>) -> Result<(), String> {
+    fn put(
+        &mut self,
+        path: &RelPath,
+        kind: &Kind,
+        meta: &Meta,
+        content: Vec<u8>,
+    ) -> Result<(), String> {
         let Some(name) = path.file_name() else {
             if *kind != Kind::Dir {
                 return Err("non-directory at the root".into());

@@ -34,7 +34,10 @@ pub fn docker_archive(dir: &Path, name: &str, layers: &[Vec<u8>]) -> PathBuf {
     let config_name = format!("{}.json", sha256_of(&config).hex());
     members.push((config_name.clone(), config));
     let manifest = serde_json::json!([{"Config": config_name, "RepoTags": ["test/image:latest"], "Layers": paths}]);
-    members.push(("manifest.json".into(), serde_json::to_vec(&manifest).unwrap()));
+    members.push((
+        "manifest.json".into(),
+        serde_json::to_vec(&manifest).unwrap(),
+    ));
     let entries: Vec<E> = members.iter().map(|(n, d)| E::file(n, d)).collect();
     let path = dir.join(name);
     std::fs::write(&path, tar(&entries)).unwrap();
@@ -47,10 +50,15 @@ pub fn decompress(blob: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     match blob {
         [0x1f, 0x8b, ..] => {
-            flate2::read::MultiGzDecoder::new(blob).read_to_end(&mut out).unwrap();
+            flate2::read::MultiGzDecoder::new(blob)
+                .read_to_end(&mut out)
+                .unwrap();
         }
         [0x28, 0xb5, 0x2f, 0xfd, ..] => {
-            zstd::stream::read::Decoder::new(blob).unwrap().read_to_end(&mut out).unwrap();
+            zstd::stream::read::Decoder::new(blob)
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap();
         }
         _ => out = blob.to_vec(),
     }
@@ -73,11 +81,23 @@ pub fn apply(dir: &Path, layers: &[Vec<u8>]) -> flatten::Result<()> {
     apply_with(dir, layers, flatten::Strategy::Auto)
 }
 
-pub fn apply_with(dir: &Path, layers: &[Vec<u8>], strategy: flatten::Strategy) -> flatten::Result<()> {
+pub fn apply_with(
+    dir: &Path,
+    layers: &[Vec<u8>],
+    strategy: flatten::Strategy,
+) -> flatten::Result<()> {
     let mut a = flatten::apply::Applier::new(dir, strategy)?;
     for (i, l) in layers.iter().enumerate() {
-        let layer = flatten::error::LayerRef { index: i, digest: None };
-        a.apply_layer(&layer, Box::new(std::io::Cursor::new(l.clone())), &Default::default(), false)?;
+        let layer = flatten::error::LayerRef {
+            index: i,
+            digest: None,
+        };
+        a.apply_layer(
+            &layer,
+            Box::new(std::io::Cursor::new(l.clone())),
+            &Default::default(),
+            false,
+        )?;
     }
     a.finish()?;
     Ok(())
@@ -105,7 +125,10 @@ pub fn tmp() -> tempfile::TempDir {
 
 /// Paths (with `/` prefix) present in a snapshot.
 pub fn paths(s: &Snapshot) -> Vec<String> {
-    s.nodes.keys().map(|k| format!("/{}", String::from_utf8_lossy(k))).collect()
+    s.nodes
+        .keys()
+        .map(|k| format!("/{}", String::from_utf8_lossy(k)))
+        .collect()
 }
 
 /// Blobs of an OCI layout being built, by digest.
@@ -124,13 +147,19 @@ impl Blobs {
     /// Stores an image (config and manifest) made of `layers` blobs; returns the manifest's
     /// descriptor.
     pub fn image(&mut self, layers: &[Vec<u8>], arch: &str) -> serde_json::Value {
-        let diff_ids: Vec<String> = layers.iter().map(|l| sha256_of(&decompress(l)).to_string()).collect();
+        let diff_ids: Vec<String> = layers
+            .iter()
+            .map(|l| sha256_of(&decompress(l)).to_string())
+            .collect();
         let config = serde_json::json!({
             "architecture": arch, "os": "linux",
             "config": {"Env": ["PATH=/bin"], "WorkingDir": "/w"},
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
         });
-        let config = self.add("application/vnd.oci.image.config.v1+json", serde_json::to_vec(&config).unwrap());
+        let config = self.add(
+            "application/vnd.oci.image.config.v1+json",
+            serde_json::to_vec(&config).unwrap(),
+        );
         let layers: Vec<serde_json::Value> = layers
             .iter()
             .map(|l| self.add("application/vnd.oci.image.layer.v1.tar", l.clone()))
@@ -140,14 +169,20 @@ impl Blobs {
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": config, "layers": layers,
         });
-        self.add("application/vnd.oci.image.manifest.v1+json", serde_json::to_vec(&manifest).unwrap())
+        self.add(
+            "application/vnd.oci.image.manifest.v1+json",
+            serde_json::to_vec(&manifest).unwrap(),
+        )
     }
 
     /// The files of a layout whose index.json lists `manifests`.
     pub fn layout(&self, manifests: Vec<serde_json::Value>) -> Vec<(String, Vec<u8>)> {
         let index = serde_json::json!({"schemaVersion": 2, "manifests": manifests});
         let mut files = vec![
-            ("oci-layout".to_owned(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+            (
+                "oci-layout".to_owned(),
+                br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+            ),
             ("index.json".to_owned(), serde_json::to_vec(&index).unwrap()),
         ];
         for (hex, data) in &self.0 {
@@ -179,7 +214,12 @@ pub fn annotate(mut desc: serde_json::Value, key: &str, value: &str) -> serde_js
 }
 
 /// Adds a platform to a descriptor.
-pub fn with_platform(mut desc: serde_json::Value, os: &str, arch: &str, variant: Option<&str>) -> serde_json::Value {
+pub fn with_platform(
+    mut desc: serde_json::Value,
+    os: &str,
+    arch: &str,
+    variant: Option<&str>,
+) -> serde_json::Value {
     desc["platform"] = serde_json::json!({"os": os, "architecture": arch});
     if let Some(v) = variant {
         desc["platform"]["variant"] = serde_json::Value::String(v.to_owned());
@@ -195,5 +235,8 @@ pub fn bin() -> std::process::Command {
 /// Runs `flatten IMAGE TARGET ARGS…` and returns (exit code, stderr).
 pub fn run(image: &str, target: &Path, args: &[&str]) -> (i32, String) {
     let out = bin().arg(image).arg(target).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -166,7 +166,13 @@ pub fn tar(entries: &[E]) -> Vec<u8> {
             out.extend(pax);
             pad(&mut out);
         }
-        out.extend_from_slice(&header(&e.name, e.typeflag, &e.link, e, e.data.len() as u64));
+        out.extend_from_slice(&header(
+            &e.name,
+            e.typeflag,
+            &e.link,
+            e,
+            e.data.len() as u64,
+        ));
         out.extend_from_slice(&e.data);
         pad(&mut out);
     }

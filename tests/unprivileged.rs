@@ -1,0 +1,67 @@
+//! `flatten` run by an ordinary user: it still works, owners stay the user's, device nodes and
+//! privileged xattrs are skipped, and one line says so. In CI (root) the test drops to
+//! `nobody` with setpriv; run by a user, it runs as that user.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::Command;
+
+use common::*;
+
+fn as_user(cmd: &mut Command) -> Command {
+    let mut c = if nix::unistd::Uid::effective().is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+        c.arg(cmd.get_program());
+        c
+    } else {
+        Command::new(cmd.get_program())
+    };
+    c.args(cmd.get_args());
+    c
+}
+
+#[test]
+fn unprivileged_run_reproduces_all_it_can_and_says_what_it_could_not() {
+    let d = tmp();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let image = docker_archive(
+        d.path(),
+        "img.tar",
+        &[
+            tar(&[
+                E::dir("ro").mode(0o555),
+                E::file("owned", b"x").owner(1234, 5678).mode(0o4755),
+                E::chardev("null", 1, 3),
+                E::file("cap", b"x").xattr("trusted.t", b"1"),
+            ]),
+            tar(&[
+                E::file("ro/inside", b"later"),
+                E::dir("ro").mode(0o555).mtime(77),
+            ]),
+        ],
+    );
+    std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let target = d.path().join("root");
+    let out = as_user(bin().arg("-q").arg(&image).arg(&target))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one summary line: {stderr}");
+    assert!(stderr.contains("not reproduced"), "{stderr}");
+    assert!(
+        stderr.contains("owners of") && stderr.contains("1 device nodes"),
+        "{stderr}"
+    );
+
+    let me = std::fs::metadata(&target).unwrap().uid();
+    let owned = std::fs::metadata(target.join("owned")).unwrap();
+    assert_eq!(owned.uid(), me);
+    assert_eq!(owned.mode() & 0o7777, 0o4755);
+    assert!(!target.join("null").exists());
+    assert_eq!(std::fs::read(target.join("ro/inside")).unwrap(), b"later");
+    let ro = std::fs::metadata(target.join("ro")).unwrap();
+    assert_eq!((ro.mode() & 0o7777, ro.mtime()), (0o555, 77));
+}
