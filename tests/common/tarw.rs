@@ -126,7 +126,7 @@ fn header(name: &[u8], typeflag: u8, link: &[u8], e: &E, size: u64) -> [u8; 512]
 fn pad(out: &mut Vec<u8>) {
     let r = out.len() % 512;
     if r != 0 {
-        out.extend(std::iter::repeat(0).take(512 - r));
+        out.extend(std::iter::repeat_n(0, 512 - r));
     }
 }
 
@@ -176,6 +176,6 @@ pub fn tar(entries: &[E]) -> Vec<u8> {
         out.extend_from_slice(&e.data);
         pad(&mut out);
     }
-    out.extend(std::iter::repeat(0).take(1024));
+    out.extend(std::iter::repeat_n(0, 1024));
     out
 }
