@@ -109,7 +109,8 @@ impl Error {
     /// Attach the entry name (lossy UTF-8), unless one is already there.
     pub fn at_entry(mut self, entry: &[u8]) -> Self {
         if self.entry.is_none() {
-            self.entry = Some(String::from_utf8_lossy(entry).into_owned());
+            let shown = crate::fs::resolve::show(entry);
+            self.entry = Some(shown[1..].to_owned());
         }
         self
     }

@@ -6,9 +6,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::CString;
 use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
+
+use nix::fcntl::{openat, AtFlags, OFlag};
+use nix::sys::stat::{fstatat, Mode};
 
 use sha2::{Digest as _, Sha256};
 
@@ -73,76 +76,113 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 }
 
 impl Snapshot {
-    /// Describes the tree under `root` (never following symlinks).
+    /// Describes the tree under `root` (never following symlinks). Directories are opened
+    /// from their parent's handle, so any depth works.
     pub fn from_dir(root: &Path) -> Result<Snapshot> {
+        let top = nix::fcntl::open(
+            root,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| format!("cannot open {}", root.display()))?;
         let mut nodes = BTreeMap::new();
         let mut inodes: HashMap<(u64, u64), Vec<Vec<u8>>> = HashMap::new();
-        for e in walkdir::WalkDir::new(root).follow_links(false).min_depth(1) {
-            let e = e.map_err(|e| {
-                Error::new(
-                    ErrorKind::Io,
-                    format!("cannot walk {}: {e}", root.display()),
+        let mut stack: Vec<(OwnedFd, Vec<u8>)> = vec![(top, Vec::new())];
+        while let Some((dir, prefix)) = stack.pop() {
+            let shown = |p: &[u8]| format!("{}/{}", root.display(), String::from_utf8_lossy(p));
+            let names = {
+                let dup = openat(
+                    dir.as_fd(),
+                    ".",
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
                 )
-            })?;
-            let path = e.path();
-            let rel = path
-                .strip_prefix(root)
-                .map_err(|_| Error::new(ErrorKind::Io, "path outside the walk"))?
-                .as_os_str()
-                .as_bytes()
-                .to_vec();
-            let m = e.metadata().map_err(|e| {
-                Error::new(
-                    ErrorKind::Io,
-                    format!("cannot stat {}: {e}", path.display()),
-                )
-            })?;
-            let ft = m.file_type();
-            let kind = if ft.is_dir() {
-                NodeKind::Dir
-            } else if ft.is_symlink() {
-                let t =
-                    std::fs::read_link(path).ctx(|| format!("cannot read {}", path.display()))?;
-                NodeKind::Symlink(t.as_os_str().as_bytes().to_vec())
-            } else if ft.is_file() {
-                let mut h = Sha256::new();
-                let mut f =
-                    std::fs::File::open(path).ctx(|| format!("cannot read {}", path.display()))?;
-                std::io::copy(&mut f, &mut h).ctx(|| format!("cannot read {}", path.display()))?;
-                NodeKind::File {
-                    size: m.len(),
-                    sha256: h.finalize().into(),
+                .ctx(|| format!("cannot read {}", shown(&prefix)))?;
+                let mut d = nix::dir::Dir::from_fd(dup)
+                    .ctx(|| format!("cannot read {}", shown(&prefix)))?;
+                let mut names = Vec::new();
+                for e in d.iter() {
+                    let e = e.ctx(|| format!("cannot read {}", shown(&prefix)))?;
+                    let n = e.file_name().to_bytes();
+                    if n != b"." && n != b".." {
+                        names.push(n.to_vec());
+                    }
                 }
-            } else if ft.is_char_device() {
-                NodeKind::CharDevice(major(m.rdev()), minor(m.rdev()))
-            } else if ft.is_block_device() {
-                NodeKind::BlockDevice(major(m.rdev()), minor(m.rdev()))
-            } else if ft.is_fifo() {
-                NodeKind::Fifo
-            } else {
-                continue; // sockets cannot come from a layer
+                names
             };
-            if !ft.is_dir() && m.nlink() > 1 {
-                inodes
-                    .entry((m.dev(), m.ino()))
-                    .or_default()
-                    .push(rel.clone());
-            }
-            nodes.insert(
-                rel,
-                Node {
-                    kind,
-                    mode: m.mode() & 0o7777,
-                    uid: m.uid(),
-                    gid: m.gid(),
-                    mtime: Timestamp {
-                        secs: m.mtime(),
-                        nanos: m.mtime_nsec() as u32,
+            for name in names {
+                let rel = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    [&prefix[..], b"/", &name].concat()
+                };
+                let st = fstatat(dir.as_fd(), name.as_slice(), AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .ctx(|| format!("cannot stat {}", shown(&rel)))?;
+                let fmt = st.st_mode & libc::S_IFMT;
+                let kind = match fmt {
+                    libc::S_IFDIR => {
+                        let fd = openat(
+                            dir.as_fd(),
+                            name.as_slice(),
+                            OFlag::O_RDONLY
+                                | OFlag::O_DIRECTORY
+                                | OFlag::O_NOFOLLOW
+                                | OFlag::O_CLOEXEC,
+                            Mode::empty(),
+                        )
+                        .ctx(|| format!("cannot open {}", shown(&rel)))?;
+                        stack.push((fd, rel.clone()));
+                        NodeKind::Dir
+                    }
+                    libc::S_IFLNK => {
+                        let t = nix::fcntl::readlinkat(dir.as_fd(), name.as_slice())
+                            .ctx(|| format!("cannot read {}", shown(&rel)))?;
+                        NodeKind::Symlink(t.as_bytes().to_vec())
+                    }
+                    libc::S_IFREG => {
+                        let fd = openat(
+                            dir.as_fd(),
+                            name.as_slice(),
+                            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                            Mode::empty(),
+                        )
+                        .ctx(|| format!("cannot open {}", shown(&rel)))?;
+                        let mut h = Sha256::new();
+                        let size = std::io::copy(&mut std::fs::File::from(fd), &mut h)
+                            .ctx(|| format!("cannot read {}", shown(&rel)))?;
+                        NodeKind::File {
+                            size,
+                            sha256: h.finalize().into(),
+                        }
+                    }
+                    libc::S_IFCHR => NodeKind::CharDevice(major(st.st_rdev), minor(st.st_rdev)),
+                    libc::S_IFBLK => NodeKind::BlockDevice(major(st.st_rdev), minor(st.st_rdev)),
+                    libc::S_IFIFO => NodeKind::Fifo,
+                    _ => continue, // sockets cannot come from a layer
+                };
+                if fmt != libc::S_IFDIR && st.st_nlink > 1 {
+                    inodes
+                        .entry((st.st_dev, st.st_ino))
+                        .or_default()
+                        .push(rel.clone());
+                }
+                let xattrs = read_xattrs(dir.as_fd(), &name)?;
+                nodes.insert(
+                    rel,
+                    Node {
+                        kind,
+                        mode: st.st_mode & 0o7777,
+                        uid: st.st_uid,
+                        gid: st.st_gid,
+                        mtime: Timestamp {
+                            secs: st.st_mtime,
+                            nanos: st.st_mtime_nsec as u32,
+                        },
+                        xattrs,
+                        link_group: None,
                     },
-                    xattrs: read_xattrs(path)?,
-                    link_group: None,
-                },
-            );
+                );
+            }
         }
         let mut snap = Snapshot { nodes };
         snap.set_groups(inodes.into_values());
@@ -308,9 +348,13 @@ fn minor(dev: u64) -> u32 {
     nix::sys::stat::minor(dev) as u32
 }
 
-fn read_xattrs(path: &Path) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
+/// The xattrs of `name` in `dir`, reached through the directory handle (no path walk, no
+/// symlink followed).
+fn read_xattrs(dir: BorrowedFd<'_>, name: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
     let mut out = BTreeMap::new();
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::input("NUL in path"))?;
+    let mut p = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
+    p.extend_from_slice(name);
+    let c = CString::new(p).map_err(|_| Error::input("NUL in path"))?;
     let mut names = vec![0u8; 4096];
     let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
     if n < 0 {

@@ -292,3 +292,42 @@ fn long_names_in_pax_and_gnu_headers_are_checked_like_short_ones() {
     let e = E::file("harmless", b"pwned").pax("path", b"../outside/canary");
     assert!(s.apply(&[tar(&[e])]).is_err());
 }
+
+/// `depth` nested directories `d/d/d/…` with a file at the bottom.
+fn deep(depth: usize) -> Vec<E> {
+    let mut entries = Vec::with_capacity(depth + 1);
+    let mut p = String::new();
+    for _ in 0..depth {
+        if !p.is_empty() {
+            p.push('/');
+        }
+        p.push('d');
+        entries.push(E::dir(&p));
+    }
+    entries.push(E::file(&format!("{p}/bottom"), b"deep"));
+    entries
+}
+
+#[test]
+fn deep_trees_apply_and_are_removed_cleanly() {
+    // 4000 levels: paths far beyond PATH_MAX, which openat2 refuses; the walk from the cached
+    // parent handles them, and removal and the final metadata pass do not recurse.
+    let s = Sandbox::new();
+    s.apply(&[
+        tar(&deep(4000)),
+        tar(&[E::whiteout(".wh.d"), E::file("after", b"")]),
+    ])
+    .unwrap();
+    assert_eq!(s.tree(), ["/after"]);
+    let s = Sandbox::new();
+    s.apply(&[tar(&deep(4000))]).unwrap();
+}
+
+#[test]
+fn overlong_names_fail_cleanly() {
+    let s = Sandbox::new();
+    let err = s
+        .apply(&[tar(&[E::file(&"n".repeat(300), b"")])])
+        .unwrap_err();
+    assert!(err.to_string().contains("too long"), "{err}");
+}

@@ -174,7 +174,8 @@ impl Target {
                 nix::sys::stat::mkdirat(parent.fd(), name, Mode::from_bits_truncate(0o700))
                     .ctx(|| format!("cannot create directory {}", show(&phys)))?;
             }
-            self.set_dir_meta(parent.fd(), name, &phys, &h.meta, merge)?;
+            let fd = self.set_dir_meta(parent.fd(), name, &phys, &h.meta, merge)?;
+            self.res.remember(phys.clone(), fd);
             return Ok(phys);
         }
         if existing.is_some() {
@@ -263,22 +264,39 @@ impl Target {
     /// reproduced.
     pub fn finish(mut self) -> Result<Unreproduced> {
         let dirs = std::mem::take(&mut self.dirs);
-        for (phys, m) in dirs.iter().rev() {
-            let fd = if phys.is_empty() {
-                open_dir_rw(self.res.root().fd(), b".")
-            } else {
-                let rel = RelPath::parse(phys)?;
-                let name = rel.file_name().unwrap_or_default();
-                let parent = self.res.dir(&rel.parent(), None)?.ok_or_else(|| {
-                    Error::new(ErrorKind::Io, format!("directory {} vanished", show(phys)))
-                })?;
-                open_dir_rw(parent.fd(), name)
+        let root =
+            open_dir_rw(self.res.root().fd(), b".").ctx(|| "cannot open the target".into())?;
+        // One pass over the tree's directories, depth first, each opened from its parent's
+        // handle: no path is resolved, however deep the tree.
+        struct Frame {
+            fd: OwnedFd,
+            path: Vec<u8>,
+            subdirs: Vec<Vec<u8>>,
+        }
+        let mut stack = vec![Frame {
+            subdirs: subdirs(root.as_fd(), b"")?,
+            fd: root,
+            path: Vec::new(),
+        }];
+        while let Some(top) = stack.last_mut() {
+            if let Some(name) = top.subdirs.pop() {
+                let path = resolve::join(&top.path, &name);
+                let fd = open_dir_rw(top.fd.as_fd(), &name)
+                    .ctx(|| format!("cannot open directory {}", show(&path)))?;
+                stack.push(Frame {
+                    subdirs: subdirs(fd.as_fd(), &path)?,
+                    fd,
+                    path,
+                });
+                continue;
             }
-            .ctx(|| format!("cannot open directory {}", show(phys)))?;
-            nix::sys::stat::fchmod(fd.as_fd(), Mode::from_bits_truncate(m.mode))
-                .ctx(|| format!("cannot set mode of {}", show(phys)))?;
-            nix::sys::stat::futimens(fd.as_fd(), &ts(m.atime), &ts(m.mtime))
-                .ctx(|| format!("cannot set times of {}", show(phys)))?;
+            let Some(done) = stack.pop() else { break };
+            if let Some(m) = dirs.get(&done.path) {
+                nix::sys::stat::fchmod(done.fd.as_fd(), Mode::from_bits_truncate(m.mode))
+                    .ctx(|| format!("cannot set mode of {}", show(&done.path)))?;
+                nix::sys::stat::futimens(done.fd.as_fd(), &ts(m.atime), &ts(m.mtime))
+                    .ctx(|| format!("cannot set times of {}", show(&done.path)))?;
+            }
         }
         Ok(self.unreproduced)
     }
@@ -320,6 +338,7 @@ impl Target {
         }
         let root = self.res.root();
         self.set_dir_meta(root.fd(), b".", b"", &h.meta, true)
+            .map(drop)
     }
 
     fn write_file(
@@ -433,6 +452,7 @@ impl Target {
         .ctx(|| format!("cannot set times of {}", show(phys)))
     }
 
+    /// Owner and xattrs now, mode and times at the end; returns the open directory.
     fn set_dir_meta(
         &mut self,
         at: BorrowedFd<'_>,
@@ -440,7 +460,7 @@ impl Target {
         phys: &[u8],
         meta: &Meta,
         merge: bool,
-    ) -> Result<()> {
+    ) -> Result<OwnedFd> {
         let fd = open_dir_rw(at, name).ctx(|| format!("cannot open directory {}", show(phys)))?;
         self.set_owner_fd(fd.as_fd(), phys, meta)?;
         if merge {
@@ -455,7 +475,7 @@ impl Target {
                 mtime: meta.mtime,
             },
         );
-        Ok(())
+        Ok(fd)
     }
 
     /// Drops attributes an earlier layer set that the upper entry does not have.
@@ -662,23 +682,76 @@ fn list_dir(at: BorrowedFd<'_>, name: &[u8], phys: &[u8]) -> Result<Vec<Vec<u8>>
     Ok(names)
 }
 
-/// Removes everything inside directory `name` under `at`.
+/// Removes everything inside directory `name` under `at`, depth first without recursion
+/// (a hostile layer may nest directories as deep as it likes).
 fn empty_dir(at: BorrowedFd<'_>, name: &[u8], phys: &[u8]) -> Result<()> {
+    struct Frame {
+        fd: OwnedFd,
+        path: Vec<u8>,
+        names: Vec<Vec<u8>>,
+    }
     let fd = open_dir_rw(at, name).ctx(|| format!("cannot open directory {}", show(phys)))?;
-    for child in list_dir(fd.as_fd(), b".", phys)? {
-        let cphys = resolve::join(phys, &child);
-        let is_dir = lstat_at(fd.as_fd(), &child)
+    let names = list_dir(fd.as_fd(), b".", phys)?;
+    let mut stack = vec![Frame {
+        fd,
+        path: phys.to_vec(),
+        names,
+    }];
+    while let Some(top) = stack.last_mut() {
+        let Some(child) = top.names.pop() else {
+            let done = stack.pop();
+            if let (Some(done), Some(parent)) = (done, stack.last()) {
+                let name = done.path.rsplit(|&b| b == b'/').next().unwrap_or_default();
+                nix::unistd::unlinkat(parent.fd.as_fd(), name, UnlinkatFlags::RemoveDir)
+                    .ctx(|| format!("cannot remove {}", show(&done.path)))?;
+            }
+            continue;
+        };
+        let cphys = resolve::join(&top.path, &child);
+        let is_dir = lstat_at(top.fd.as_fd(), &child)
             .ctx(|| format!("cannot look up {}", show(&cphys)))?
             .is_some_and(|st| file_type(&st) == SFlag::S_IFDIR);
         if is_dir {
-            empty_dir(fd.as_fd(), &child, &cphys)?;
-            nix::unistd::unlinkat(fd.as_fd(), child.as_slice(), UnlinkatFlags::RemoveDir)
+            let fd = open_dir_rw(top.fd.as_fd(), &child)
+                .ctx(|| format!("cannot open directory {}", show(&cphys)))?;
+            let names = list_dir(fd.as_fd(), b".", &cphys)?;
+            stack.push(Frame {
+                fd,
+                path: cphys,
+                names,
+            });
         } else {
-            nix::unistd::unlinkat(fd.as_fd(), child.as_slice(), UnlinkatFlags::NoRemoveDir)
+            nix::unistd::unlinkat(top.fd.as_fd(), child.as_slice(), UnlinkatFlags::NoRemoveDir)
+                .ctx(|| format!("cannot remove {}", show(&cphys)))?;
         }
-        .ctx(|| format!("cannot remove {}", show(&cphys)))?;
     }
     Ok(())
+}
+
+/// The subdirectories of an open directory, by the type its entries report.
+fn subdirs(fd: BorrowedFd<'_>, phys: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let dup = open_dir_rw(fd, b".").ctx(|| format!("cannot open directory {}", show(phys)))?;
+    let mut d =
+        nix::dir::Dir::from_fd(dup).ctx(|| format!("cannot read directory {}", show(phys)))?;
+    let mut out = Vec::new();
+    for e in d.iter() {
+        let e = e.ctx(|| format!("cannot read directory {}", show(phys)))?;
+        let n = e.file_name().to_bytes();
+        if n == b"." || n == b".." {
+            continue;
+        }
+        let is_dir = match e.file_type() {
+            Some(nix::dir::Type::Directory) => true,
+            Some(_) => false,
+            None => lstat_at(fd, n)
+                .ctx(|| format!("cannot look up {}", show(phys)))?
+                .is_some_and(|st| file_type(&st) == SFlag::S_IFDIR),
+        };
+        if is_dir {
+            out.push(n.to_vec());
+        }
+    }
+    Ok(out)
 }
 
 /// Deep trees need a handle per level while they are removed: allow as many as we may.

@@ -136,7 +136,8 @@ impl Resolver {
         self.walk(path, on_create)
     }
 
-    fn remember(&mut self, path: Vec<u8>, fd: OwnedFd) -> Dir {
+    /// Caches a directory just made, so the entries that follow into it cost no walk.
+    pub fn remember(&mut self, path: Vec<u8>, fd: OwnedFd) -> Dir {
         let fd = Rc::new(fd);
         if self.cache.len() >= CACHE_LIMIT {
             self.cache.clear();
@@ -175,9 +176,23 @@ impl Resolver {
     }
 
     fn walk(&mut self, path: &RelPath, mut on_create: Option<OnCreate<'_>>) -> Result<Option<Dir>> {
+        // Start from the parent when it is cached (the common case for a deep tree, whose
+        // paths are too long for one openat2), else from the root.
+        let parent = path.parent();
+        let (mut cur, rest) = match self.cache.get(parent.as_bytes()) {
+            Some(fd) if !parent.is_root() => (
+                Dir {
+                    fd: fd.clone(),
+                    path: parent.as_bytes().to_vec(),
+                },
+                path.file_name()
+                    .map(|n| RelPath::root().join(n))
+                    .unwrap_or_default(),
+            ),
+            _ => (self.root(), path.clone()),
+        };
         // Components still to resolve, last one on top.
-        let mut pending: Vec<Vec<u8>> = path.components().rev().map(<[u8]>::to_vec).collect();
-        let mut cur = self.root();
+        let mut pending: Vec<Vec<u8>> = rest.components().rev().map(<[u8]>::to_vec).collect();
         let mut links = 0usize;
         while let Some(comp) = pending.pop() {
             match comp.as_slice() {
@@ -261,7 +276,18 @@ impl Resolver {
     }
 }
 
-/// A physical path for messages.
+/// A physical path for messages; a very long one keeps its two ends, so that an error stays
+/// one readable line however deep the tree.
 pub fn show(p: &[u8]) -> String {
-    format!("/{}", String::from_utf8_lossy(p))
+    const HEAD: usize = 40;
+    const TAIL: usize = 80;
+    if p.len() <= HEAD + TAIL + 20 {
+        return format!("/{}", String::from_utf8_lossy(p));
+    }
+    format!(
+        "/{}…({} bytes)…{}",
+        String::from_utf8_lossy(&p[..HEAD]),
+        p.len() - HEAD - TAIL,
+        String::from_utf8_lossy(&p[p.len() - TAIL..])
+    )
 }

@@ -87,8 +87,9 @@ impl RelPath {
                 && (self.0.len() == other.0.len() || self.0[other.0.len()] == b'/'))
     }
 
+    /// For messages: `/a/b`, with the middle of a very long path left out.
     pub fn display(&self) -> String {
-        format!("/{}", String::from_utf8_lossy(&self.0))
+        crate::fs::resolve::show(&self.0)
     }
 }
 
