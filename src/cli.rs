@@ -84,7 +84,6 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    install_interrupt_handler();
     match run(&args) {
         Ok(code) => code,
         Err(e) => {
@@ -123,6 +122,8 @@ fn run(args: &Args) -> Result<ExitCode> {
     };
     let image = Image::open(&input, &options.selector, options.verify)?;
     crate::prepare_target(&args.target)?;
+    // From here on an interrupt must not kill us mid-write: stop cleanly and say so.
+    install_interrupt_handler();
     let mut bars = Bars::new(args.quiet);
     let report = crate::flatten_image(&image, &args.target, &options, &mut bars).map_err(|e| {
         bars.clear();

@@ -358,6 +358,12 @@ impl Target {
         .ctx(|| format!("cannot create {}", show(phys)))?;
         let mut file = File::from(fd);
         loop {
+            if crate::apply::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(Error::new(
+                    ErrorKind::Interrupted,
+                    format!("interrupted while writing {}", show(phys)),
+                ));
+            }
             let n = match body.read(&mut self.buf) {
                 Ok(0) => break,
                 Ok(n) => n,
