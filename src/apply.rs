@@ -63,15 +63,21 @@ impl Applier {
         let entries = archive.entries().map_err(|e| {
             Error::io("cannot read the layer as tar", e).with_kind(ErrorKind::Input)
         })?;
+        let mut last: Vec<u8> = Vec::new();
         for entry in entries {
             if INTERRUPTED.load(Ordering::Relaxed) {
                 return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
             }
             let mut entry = entry.map_err(|e| {
-                Error::io(format!("corrupt tar after {} entries", stats.entries), e)
-                    .with_kind(ErrorKind::Input)
+                let after = if last.is_empty() {
+                    "at its start".to_owned()
+                } else {
+                    format!("after entry {}", crate::fs::resolve::show(&last))
+                };
+                Error::io(format!("corrupt tar {after}"), e).with_kind(ErrorKind::Input)
             })?;
             let name = entry.path_bytes().into_owned();
+            last.clone_from(&name);
             let at = |e: Error| e.at_entry(&name);
             let header = match read_header(&mut entry).map_err(at)? {
                 Parsed::Entry(h) => h,

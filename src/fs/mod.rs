@@ -182,7 +182,7 @@ impl Target {
             self.remove_at(&parent, name)?;
         }
         match &h.kind {
-            Kind::File => self.write_file(&parent, name, &phys, &h.meta, body)?,
+            Kind::File => self.write_file(&parent, name, &phys, h, body)?,
             Kind::Symlink(target) => {
                 nix::unistd::symlinkat(target.as_slice(), parent.fd(), name)
                     .ctx(|| format!("cannot create symlink {}", show(&phys)))?;
@@ -346,9 +346,10 @@ impl Target {
         parent: &Dir,
         name: &[u8],
         phys: &[u8],
-        meta: &Meta,
+        h: &Header,
         body: &mut dyn Read,
     ) -> Result<()> {
+        let meta = &h.meta;
         let fd = openat(
             parent.fd(),
             name,
@@ -357,6 +358,7 @@ impl Target {
         )
         .ctx(|| format!("cannot create {}", show(phys)))?;
         let mut file = File::from(fd);
+        let mut written = 0u64;
         loop {
             if crate::apply::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err(Error::new(
@@ -374,6 +376,13 @@ impl Target {
             };
             file.write_all(&self.buf[..n])
                 .ctx(|| format!("cannot write {}", show(phys)))?;
+            written += n as u64;
+        }
+        if written < h.size {
+            return Err(Error::input(format!(
+                "the layer ends inside this file: {} of {} bytes",
+                written, h.size
+            )));
         }
         self.set_owner_fd(file.as_fd(), phys, meta)?;
         self.set_xattrs_fd(file.as_fd(), phys, meta)?;

@@ -104,6 +104,8 @@ pub struct Meta {
 pub struct Header {
     /// The name as stored (PAX `path` and GNU long names applied).
     pub name: Vec<u8>,
+    /// How many bytes of content the header announces.
+    pub size: u64,
     pub kind: Kind,
     pub meta: Meta,
 }
@@ -210,7 +212,13 @@ pub fn read_header<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Parsed> {
             }
         }
     }
-    Ok(Parsed::Entry(Header { name, kind, meta }))
+    let size = entry.size();
+    Ok(Parsed::Entry(Header {
+        name,
+        size,
+        kind,
+        meta,
+    }))
 }
 
 #[cfg(test)]
