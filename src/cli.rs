@@ -157,9 +157,9 @@ fn strategy_from_env() -> Strategy {
 fn report_done(args: &Args, r: &Report, start: Instant) {
     if !args.quiet {
         eprintln!(
-            "flatten: {} layers, {} entries, {} in {:.2} s into {}",
-            r.layers,
-            r.entries,
+            "flatten: {}, {}, {} in {:.2} s into {}",
+            plural(r.layers as u64, "layer"),
+            plural(r.entries, "entry"),
             human_bytes(r.bytes),
             start.elapsed().as_secs_f64(),
             args.target.display()
@@ -169,13 +169,13 @@ fn report_done(args: &Args, r: &Report, start: Instant) {
     if !u.is_empty() {
         let mut parts = Vec::new();
         if u.owners > 0 {
-            parts.push(format!("owners of {} entries", u.owners));
+            parts.push(format!("owners of {}", plural(u.owners, "entry")));
         }
         if u.devices > 0 {
-            parts.push(format!("{} device nodes", u.devices));
+            parts.push(plural(u.devices, "device node"));
         }
         if u.xattrs > 0 {
-            parts.push(format!("{} extended attributes", u.xattrs));
+            parts.push(plural(u.xattrs, "extended attribute"));
         }
         let why = if nix::unistd::Uid::effective().is_root() {
             "refused by the kernel or filesystem"
@@ -187,6 +187,14 @@ fn report_done(args: &Args, r: &Report, start: Instant) {
             parts.join(", "),
             u.examples.join("; ")
         );
+    }
+}
+
+fn plural(n: u64, what: &str) -> String {
+    match (n, what.strip_suffix('y')) {
+        (1, _) => format!("1 {what}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {what}s"),
     }
 }
 

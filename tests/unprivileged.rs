@@ -52,7 +52,7 @@ fn unprivileged_run_reproduces_all_it_can_and_says_what_it_could_not() {
     assert_eq!(stderr.lines().count(), 1, "one summary line: {stderr}");
     assert!(stderr.contains("not reproduced"), "{stderr}");
     assert!(
-        stderr.contains("owners of") && stderr.contains("1 device nodes"),
+        stderr.contains("owners of") && stderr.contains("1 device node"),
         "{stderr}"
     );
 
