@@ -137,6 +137,9 @@ def oci(src):
         print(f"{indent}  config: {doc['config']['digest']} ({doc['config'].get('mediaType')})")
         for i, layer in enumerate(doc.get("layers", [])):
             print(f"{indent}  layer {i} mediaType={layer['mediaType']}")
+            if "tar" not in layer["mediaType"]:
+                print(f"{indent}    (not a filesystem layer: {layer['size']} bytes)")
+                continue
             describe_layer(src, f"blobs/{layer['digest'].replace(':', '/')}", i)
 
     for d in index["manifests"]:
