@@ -150,6 +150,9 @@ fn skopeo_archives_and_compressed_saves_match_docker_export() {
     for input in [
         "skopeo/whiteout-file.docker-archive.tar",
         "skopeo/whiteout-file.oci-archive.tar",
+        // Plain-tar layers that the manifest calls tar+gzip: compression is sniffed.
+        "skopeo/oci-uncompressed",
+        "skopeo/oci-zstd",
         "docker/whiteout-file.tar",
         "docker/whiteout-file.tar.gz",
         "docker/whiteout-file.tar.zst",
