@@ -331,3 +331,101 @@ fn overlong_names_fail_cleanly() {
         .unwrap_err();
     assert!(err.to_string().contains("too long"), "{err}");
 }
+
+/// A file entry whose ustar size is `ustar` but whose PAX record says `pax`; its data is a
+/// whole tar header for "smuggled" (plus padding), which a parser that trusts the wrong size
+/// would read as an entry.
+fn smuggling_layer(ustar: usize) -> Vec<u8> {
+    let smuggled = tar(&[E::file("smuggled", b"")]);
+    let payload = smuggled[..1024].to_vec();
+    let mut e = E::file("outer", &payload).pax("size", payload.len().to_string().as_bytes());
+    e.data = payload;
+    let mut bytes = tar(&[e]);
+    // Rewrite the ustar size of the "outer" header (the second 512-byte block) and its checksum.
+    let h = 1024;
+    let size = format!("{ustar:011o}\0");
+    bytes[h + 124..h + 136].copy_from_slice(size.as_bytes());
+    bytes[h + 148..h + 156].copy_from_slice(b"        ");
+    let sum: u32 = bytes[h..h + 512].iter().map(|&b| u32::from(b)).sum();
+    bytes[h + 148..h + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    bytes
+}
+
+#[test]
+fn tarmageddon_cve_2025_62518_pax_size_wins_over_a_zero_ustar_size() {
+    let s = Sandbox::new();
+    s.apply(&[smuggling_layer(0)]).unwrap();
+    assert_eq!(s.tree(), ["/outer"]);
+    assert_eq!(
+        std::fs::metadata(s.root().join("outer")).unwrap().len(),
+        1024
+    );
+}
+
+#[test]
+fn rustsec_2026_0068_pax_size_wins_over_a_nonzero_ustar_size() {
+    let s = Sandbox::new();
+    s.apply(&[smuggling_layer(512)]).unwrap();
+    assert_eq!(s.tree(), ["/outer"]);
+}
+
+#[test]
+fn rustsec_2026_0067_directory_entries_never_chmod_through_a_symlink() {
+    let s = Sandbox::new();
+    let dir = format!("{}/dir", s.outside());
+    s.apply(&[
+        tar(&[E::symlink("d", &dir), E::symlink("e", "../outside/dir")]),
+        tar(&[
+            E::dir("d").mode(0o777).owner(5, 5).xattr("user.x", b"1"),
+            E::dir("e/").mode(0o700),
+        ]),
+    ])
+    .unwrap();
+}
+
+#[test]
+fn moby_cve_2026_17106_links_cannot_carry_writes_out() {
+    let s = Sandbox::new();
+    s.apply(&[
+        tar(&[
+            E::file("inside", b"i"),
+            E::symlink("out", &s.outside()),
+            E::symlink("up", "../../outside"),
+        ]),
+        tar(&[
+            // The new name of a hardlink goes through a symlink: it lands inside the root.
+            E::hardlink("out/canary", "inside"),
+            E::hardlink("up/dir/canary", "/inside"),
+            // A hardlink to a symlink that points out, then a file written over it.
+            E::hardlink("alias", "out"),
+            E::file("alias/canary", b"pwned"),
+        ]),
+    ])
+    .unwrap();
+    assert_eq!(
+        content(
+            &s.root()
+                .join(s.outside().trim_start_matches('/'))
+                .join("canary")
+        ),
+        b"pwned"
+    );
+}
+
+#[test]
+fn extended_headers_claiming_gigabytes_do_not_allocate_them() {
+    // A PAX header whose size field (base-256) claims 2^40 bytes, followed by almost nothing.
+    let mut h = tar(&[E::file("x", b"")]);
+    h.truncate(512);
+    h[156] = b'x';
+    let mut size = [0u8; 12];
+    size[0] = 0x80;
+    size[6] = 0x01; // 2^40
+    h[124..136].copy_from_slice(&size);
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    h.extend_from_slice(&[b'1'; 600]);
+    let s = Sandbox::new();
+    assert!(s.apply(&[h]).is_err());
+}

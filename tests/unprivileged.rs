@@ -75,13 +75,21 @@ fn unprivileged_run_is_just_as_confined() {
     std::fs::create_dir(&outside).unwrap();
     std::fs::write(outside.join("canary"), b"mine").unwrap();
     std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o777)).unwrap();
-    std::fs::set_permissions(outside.join("canary"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(
+        outside.join("canary"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
     let o = outside.to_str().unwrap();
     let image = docker_archive(
         d.path(),
         "evil.tar",
         &[
-            tar(&[E::symlink("abs", o), E::symlink("rel", "../outside"), E::symlink("f", &format!("{o}/canary"))]),
+            tar(&[
+                E::symlink("abs", o),
+                E::symlink("rel", "../outside"),
+                E::symlink("f", &format!("{o}/canary")),
+            ]),
             tar(&[
                 E::file("abs/canary", b"pwned"),
                 E::file("rel/canary", b"pwned"),
@@ -92,10 +100,26 @@ fn unprivileged_run_is_just_as_confined() {
     );
     std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o644)).unwrap();
     let target = d.path().join("root");
-    let out = as_user(bin().arg("-q").arg(&image).arg(&target)).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = as_user(bin().arg("-q").arg(&image).arg(&target))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read(outside.join("canary")).unwrap(), b"mine");
-    assert_eq!(std::fs::metadata(outside.join("canary")).unwrap().permissions().mode() & 0o777, 0o666);
+    assert_eq!(
+        std::fs::metadata(outside.join("canary"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o666
+    );
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
-    assert_eq!(std::fs::read(target.join("outside/canary")).unwrap(), b"pwned");
+    assert_eq!(
+        std::fs::read(target.join("outside/canary")).unwrap(),
+        b"pwned"
+    );
 }
