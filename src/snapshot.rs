@@ -90,27 +90,8 @@ impl Snapshot {
         let mut stack: Vec<(OwnedFd, Vec<u8>)> = vec![(top, Vec::new())];
         while let Some((dir, prefix)) = stack.pop() {
             let shown = |p: &[u8]| format!("{}/{}", root.display(), String::from_utf8_lossy(p));
-            let names = {
-                let dup = openat(
-                    dir.as_fd(),
-                    ".",
-                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )
-                .ctx(|| format!("cannot read {}", shown(&prefix)))?;
-                let mut d = nix::dir::Dir::from_fd(dup)
-                    .ctx(|| format!("cannot read {}", shown(&prefix)))?;
-                let mut names = Vec::new();
-                for e in d.iter() {
-                    let e = e.ctx(|| format!("cannot read {}", shown(&prefix)))?;
-                    let n = e.file_name().to_bytes();
-                    if n != b"." && n != b".." {
-                        names.push(n.to_vec());
-                    }
-                }
-                names
-            };
-            for name in names {
+            let names = crate::fs::read_dir(dir.as_fd(), b".", &prefix)?;
+            for (name, _) in names {
                 let rel = if prefix.is_empty() {
                     name.clone()
                 } else {

@@ -91,6 +91,11 @@ impl Sandbox {
         );
     }
 
+    /// Where the canary's directory, named by its absolute host path, lands inside the root.
+    fn outside_in_root(&self) -> PathBuf {
+        self.root().join(self.outside().trim_start_matches('/'))
+    }
+
     fn tree(&self) -> Vec<String> {
         paths(&Snapshot::from_dir(&self.root()).unwrap())
     }
@@ -142,14 +147,7 @@ fn docker_cve_2014_9356_symlink_from_lower_layer_cannot_lead_out() {
     ])
     .unwrap();
     // Each landed inside the root, where the link resolves when chrooted.
-    assert_eq!(
-        content(
-            &s.root()
-                .join(s.outside().trim_start_matches('/'))
-                .join("canary")
-        ),
-        b"1"
-    );
+    assert_eq!(content(&s.outside_in_root().join("canary")), b"1");
     assert_eq!(content(&s.root().join("outside/canary")), b"2");
     assert_eq!(content(&s.root().join("escaped")), b"3");
 }
@@ -402,14 +400,7 @@ fn moby_cve_2026_17106_links_cannot_carry_writes_out() {
         ]),
     ])
     .unwrap();
-    assert_eq!(
-        content(
-            &s.root()
-                .join(s.outside().trim_start_matches('/'))
-                .join("canary")
-        ),
-        b"pwned"
-    );
+    assert_eq!(content(&s.outside_in_root().join("canary")), b"pwned");
 }
 
 #[test]

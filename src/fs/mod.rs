@@ -681,20 +681,33 @@ impl Target {
     }
 }
 
-/// Names in directory `name` under `at` (without `.` and `..`).
-fn list_dir(at: BorrowedFd<'_>, name: &[u8], phys: &[u8]) -> Result<Vec<Vec<u8>>> {
+/// The entries of directory `name` under `at` (without `.` and `..`), with the type
+/// `getdents` reports where it reports one.
+pub fn read_dir(
+    at: BorrowedFd<'_>,
+    name: &[u8],
+    phys: &[u8],
+) -> Result<Vec<(Vec<u8>, Option<nix::dir::Type>)>> {
     let fd = open_dir_rw(at, name).ctx(|| format!("cannot open directory {}", show(phys)))?;
     let mut d =
         nix::dir::Dir::from_fd(fd).ctx(|| format!("cannot read directory {}", show(phys)))?;
-    let mut names = Vec::new();
+    let mut out = Vec::new();
     for e in d.iter() {
         let e = e.ctx(|| format!("cannot read directory {}", show(phys)))?;
         let n = e.file_name().to_bytes();
         if n != b"." && n != b".." {
-            names.push(n.to_vec());
+            out.push((n.to_vec(), e.file_type()));
         }
     }
-    Ok(names)
+    Ok(out)
+}
+
+/// Names in directory `name` under `at`.
+fn list_dir(at: BorrowedFd<'_>, name: &[u8], phys: &[u8]) -> Result<Vec<Vec<u8>>> {
+    Ok(read_dir(at, name, phys)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect())
 }
 
 /// Removes everything inside directory `name` under `at`, depth first without recursion
@@ -745,25 +758,16 @@ fn empty_dir(at: BorrowedFd<'_>, name: &[u8], phys: &[u8]) -> Result<()> {
 
 /// The subdirectories of an open directory, by the type its entries report.
 fn subdirs(fd: BorrowedFd<'_>, phys: &[u8]) -> Result<Vec<Vec<u8>>> {
-    let dup = open_dir_rw(fd, b".").ctx(|| format!("cannot open directory {}", show(phys)))?;
-    let mut d =
-        nix::dir::Dir::from_fd(dup).ctx(|| format!("cannot read directory {}", show(phys)))?;
     let mut out = Vec::new();
-    for e in d.iter() {
-        let e = e.ctx(|| format!("cannot read directory {}", show(phys)))?;
-        let n = e.file_name().to_bytes();
-        if n == b"." || n == b".." {
-            continue;
-        }
-        let is_dir = match e.file_type() {
-            Some(nix::dir::Type::Directory) => true,
-            Some(_) => false,
-            None => lstat_at(fd, n)
+    for (n, t) in read_dir(fd, b".", phys)? {
+        let is_dir = match t {
+            Some(t) => t == nix::dir::Type::Directory,
+            None => lstat_at(fd, &n)
                 .ctx(|| format!("cannot look up {}", show(phys)))?
                 .is_some_and(|st| file_type(&st) == SFlag::S_IFDIR),
         };
         if is_dir {
-            out.push(n.to_vec());
+            out.push(n);
         }
     }
     Ok(out)
