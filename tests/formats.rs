@@ -128,6 +128,35 @@ fn skopeo_and_gcr_style_layer_names() {
 }
 
 #[test]
+fn kaniko_style_zstd_layer_names() {
+    let d = tmp();
+    let l = zstd(&base());
+    let diff = flatten::digest::sha256_of(&base());
+    let name = format!("{}.tar.zst", flatten::digest::sha256_of(&l).hex());
+    let config = serde_json::to_vec(
+        &serde_json::json!({"rootfs": {"type": "layers", "diff_ids": [diff.to_string()]}}),
+    )
+    .unwrap();
+    let manifest = serde_json::json!([{"Config": "c.json", "RepoTags": ["k:1"], "Layers": [name]}]);
+    write_tar(
+        &d.path().join("k.tar"),
+        &[
+            (name.clone(), l),
+            ("c.json".into(), config),
+            (
+                "manifest.json".into(),
+                serde_json::to_vec(&manifest).unwrap(),
+            ),
+        ],
+    );
+    let out = flat(s(&d.path().join("k.tar")), &Options::default()).unwrap();
+    assert_eq!(
+        paths(&Snapshot::from_dir(&out.path().join("root")).unwrap()),
+        ["/etc", "/etc/os", "/gone"]
+    );
+}
+
+#[test]
 fn oci_layout_directory_with_gzip_and_zstd_layers() {
     let d = tmp();
     let mut b = Blobs::default();

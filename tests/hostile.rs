@@ -420,3 +420,21 @@ fn extended_headers_claiming_gigabytes_do_not_allocate_them() {
     let s = Sandbox::new();
     assert!(s.apply(&[h]).is_err());
 }
+
+/// A GNU long-name ('L') header naming `name`, then a file entry with a short stand-in name.
+fn gnu_long_name(name: &str, data: &[u8]) -> Vec<E> {
+    let mut long = E::file("././@LongLink", &[name.as_bytes(), b"\0"].concat());
+    long.typeflag = b'L';
+    vec![long, E::file("short-stand-in", data)]
+}
+
+#[test]
+fn gnu_long_names_are_checked_like_short_ones() {
+    let s = Sandbox::new();
+    let escape = format!("{}/../../../outside/canary", "g".repeat(120));
+    assert!(s.apply(&[tar(&gnu_long_name(&escape, b"pwned"))]).is_err());
+    let ok = format!("{}/file", "g".repeat(120));
+    s.apply(&[tar(&gnu_long_name(&ok, b"ok"))]).unwrap();
+    assert_eq!(content(&s.root().join(&ok)), b"ok");
+    assert!(!s.root().join("short-stand-in").exists());
+}
