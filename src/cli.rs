@@ -12,7 +12,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::ErrorKind;
 use crate::image::{Image, Input, Platform, Selector};
+use crate::snapshot::{DiffOptions, Mtime, Snapshot};
 use crate::{Error, Observer, Options, Report, Result, Strategy};
+use std::io::Write;
 
 const AFTER_HELP: &str = "\
 IMAGE can be:
@@ -44,15 +46,77 @@ Examples:
 
 /// Turn a saved container image into its root filesystem, as `docker export` would.
 #[derive(Debug, Parser)]
-#[command(name = "flatten", version, about, after_long_help = AFTER_HELP)]
+#[command(
+    name = "flatten",
+    version,
+    about,
+    after_long_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    args: Args,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Compare two trees (directories or tars, such as a `docker export`), one line per
+    /// difference; exit 0 when equal, 1 when not, 2 on error.
+    #[command(after_long_help = DIFF_HELP)]
+    Diff(DiffArgs),
+}
+
+const DIFF_HELP: &str = "\
+Compares path sets, types, modes, owners, sizes and contents, symlink targets, device
+numbers, hardlink groups, xattrs and mtimes. Lines look like
+  /etc/passwd: content differs (size 812 vs 790)
+  /usr/bin/ping: xattrs (security.capability vs )
+  /tmp/x: only in B (file)
+
+Examples:
+  flatten img.tar rootfs && docker export $(docker create img) > export.tar
+  flatten diff --mtime seconds --ignore-docker-init rootfs export.tar";
+
+#[derive(Debug, clap::Args)]
+struct DiffArgs {
+    /// The first tree: a directory, or a tar (plain, gzip or zstd; - for stdin).
+    #[arg(value_name = "A")]
+    a: PathBuf,
+    /// The second tree.
+    #[arg(value_name = "B")]
+    b: PathBuf,
+    /// How to compare mtimes: exact (to the nanosecond), seconds (as docker export keeps
+    /// them) or ignore.
+    #[arg(long, value_enum, default_value = "exact")]
+    mtime: MtimeArg,
+    /// Leave out what `docker create` adds to a container (/.dockerenv, /etc/hosts, /proc, …).
+    #[arg(long)]
+    ignore_docker_init: bool,
+    /// Leave out PATH and everything below it (repeatable).
+    #[arg(long, value_name = "PATH")]
+    ignore: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum MtimeArg {
+    Exact,
+    Seconds,
+    Ignore,
+}
+
+#[derive(Debug, clap::Args)]
 struct Args {
     /// The image: an archive, an OCI layout directory, a transport name, or - for stdin.
-    #[arg(value_name = "IMAGE")]
-    image: String,
+    #[arg(value_name = "IMAGE", required = true)]
+    image: Option<String>,
 
     /// The directory to create; it must be missing or empty.
-    #[arg(value_name = "TARGET")]
-    target: PathBuf,
+    #[arg(value_name = "TARGET", required = true)]
+    target: Option<PathBuf>,
 
     /// Which image of several: a tag (as in RepoTags or the OCI ref name), a digest, or @N.
     #[arg(long = "image", value_name = "REF")]
@@ -77,7 +141,7 @@ fn parse_platform(s: &str) -> std::result::Result<Platform, String> {
 
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let cli = match Cli::try_parse() {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => {
             // --help and --version.
@@ -86,20 +150,32 @@ pub fn main() -> ExitCode {
         }
         Err(e) => {
             // One line, like every other error.
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or_default();
-            eprintln!(
-                "flatten: {} (see --help)",
-                first.trim_start_matches("error: ")
-            );
+            // One line, like every other error.
+            let what = match (e.kind(), e.get(clap::error::ContextKind::InvalidArg)) {
+                (
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    Some(clap::error::ContextValue::Strings(args)),
+                ) => format!("missing {}", args.join(" and ")),
+                _ => {
+                    let text = e.render().to_string();
+                    let first = text.lines().next().unwrap_or_default();
+                    first.trim_start_matches("error: ").trim_end().to_owned()
+                }
+            };
+            eprintln!("flatten: {what} (see --help)");
             return ExitCode::from(2);
         }
     };
-    match run(&args) {
+    let (result, error_code) = match &cli.command {
+        // diff, like cmp and diff(1): 0 same, 1 different, 2 trouble.
+        Some(Command::Diff(d)) => (diff(d), Some(2)),
+        None => (run(&cli.args), None),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("flatten: {e}");
-            exit_code(&e)
+            error_code.map_or_else(|| exit_code(&e), ExitCode::from)
         }
     }
 }
@@ -112,9 +188,44 @@ fn exit_code(e: &Error) -> ExitCode {
     })
 }
 
+fn diff(d: &DiffArgs) -> Result<ExitCode> {
+    if d.a.as_os_str() == "-" && d.b.as_os_str() == "-" {
+        return Err(Error::usage("only one of A and B can be standard input"));
+    }
+    let a = Snapshot::from_path(&d.a)?;
+    let b = Snapshot::from_path(&d.b)?;
+    let mut opts = DiffOptions {
+        mtime: match d.mtime {
+            MtimeArg::Exact => Mtime::Exact,
+            MtimeArg::Seconds => Mtime::Seconds,
+            MtimeArg::Ignore => Mtime::Ignore,
+        },
+        ignore: d
+            .ignore
+            .iter()
+            .map(|p| p.trim_matches('/').to_owned())
+            .collect(),
+        ..DiffOptions::default()
+    };
+    if d.ignore_docker_init {
+        opts.ignore_docker_init();
+    }
+    let lines = a.diff_with(&b, &opts);
+    let mut out = std::io::stdout().lock();
+    for l in &lines {
+        if writeln!(out, "{l}").is_err() {
+            break; // a closed pipe (`| head`) is not an error
+        }
+    }
+    Ok(ExitCode::from(if lines.is_empty() { 0 } else { 1 }))
+}
+
 fn run(args: &Args) -> Result<ExitCode> {
     let start = Instant::now();
-    let (input, transport_ref) = Input::parse(&args.image)?;
+    let (Some(image), Some(target)) = (&args.image, &args.target) else {
+        return Err(Error::usage("IMAGE and TARGET are required"));
+    };
+    let (input, transport_ref) = Input::parse(image)?;
     let image_ref = match (&args.image_ref, transport_ref) {
         (Some(_), Some(_)) => {
             return Err(Error::usage(
@@ -132,17 +243,17 @@ fn run(args: &Args) -> Result<ExitCode> {
         strategy: strategy_from_env(),
     };
     let image = Image::open(&input, &options.selector, options.verify)?;
-    crate::prepare_target(&args.target)?;
+    crate::prepare_target(target)?;
     // From here on an interrupt must not kill us mid-write: stop cleanly and say so.
     install_interrupt_handler();
     let mut bars = Bars::new(args.quiet);
-    let report = crate::flatten_image(&image, &args.target, &options, &mut bars).map_err(|e| {
+    let report = crate::flatten_image(&image, target, &options, &mut bars).map_err(|e| {
         bars.clear();
-        let note = format!("; {} is incomplete", args.target.display());
+        let note = format!("; {} is incomplete", target.display());
         Error::new(e.kind(), format!("{}{note}", e))
     })?;
     bars.clear();
-    report_done(args, &report, start);
+    report_done(args.quiet, target, &report, start);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -154,15 +265,15 @@ fn strategy_from_env() -> Strategy {
     }
 }
 
-fn report_done(args: &Args, r: &Report, start: Instant) {
-    if !args.quiet {
+fn report_done(quiet: bool, target: &std::path::Path, r: &Report, start: Instant) {
+    if !quiet {
         eprintln!(
             "flatten: {}, {}, {} in {:.2} s into {}",
             plural(r.layers as u64, "layer"),
             plural(r.entries, "entry"),
             human_bytes(r.bytes),
             start.elapsed().as_secs_f64(),
-            args.target.display()
+            target.display()
         );
     }
     let u = &r.unreproduced;

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use flatten::snapshot::{Mtime, Snapshot};
+use flatten::snapshot::{DiffOptions, Mtime, Snapshot};
 use flatten::{Input, Options, Selector};
 
 fn testdata(p: &str) -> PathBuf {
@@ -42,39 +42,14 @@ fn tar_snapshot(p: &Path) -> Snapshot {
         .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// What `docker create` adds to a container (moby's initLayer and the export's own
-/// entries): not part of the image.
-const DOCKER_INIT: &[&str] = &[
-    ".dockerenv",
-    "dev",
-    "dev/console",
-    "dev/pts",
-    "dev/shm",
-    "etc/hostname",
-    "etc/hosts",
-    "etc/mtab",
-    "etc/resolv.conf",
-    "proc",
-    "sys",
-];
-
-/// Drops the container runtime's additions, and the mtimes of the directories they were
-/// added to, from a `docker export` description.
-fn without_docker_init(mut s: Snapshot, image: &Snapshot) -> Snapshot {
-    for p in DOCKER_INIT {
-        if !image.nodes.contains_key(p.as_bytes()) {
-            s.nodes.remove(p.as_bytes());
-        }
-    }
-    for parent in ["etc", "dev"] {
-        if let (Some(n), Some(i)) = (
-            s.nodes.get_mut(parent.as_bytes()),
-            image.nodes.get(parent.as_bytes()),
-        ) {
-            n.mtime = i.mtime;
-        }
-    }
-    s
+/// Compares a flattened tree with a `docker export`, leaving out what `docker create` adds.
+fn export_diff(ours: &Snapshot, export: &Snapshot) -> Vec<String> {
+    let mut opts = DiffOptions {
+        mtime: Mtime::Seconds,
+        ..DiffOptions::default()
+    };
+    opts.ignore_docker_init();
+    ours.diff_with(export, &opts)
 }
 
 /// Files `testdata/<dir>/<case><suffix>`, by case name.
@@ -102,9 +77,8 @@ fn compare_with_exports(input: impl Fn(&str) -> (String, Option<String>)) {
     for (case, export) in &exports {
         let (image, reference) = input(case);
         let ours = flatten_to_snapshot(&image, reference.as_deref());
-        let theirs = without_docker_init(tar_snapshot(export), &ours);
         // docker export keeps whole seconds.
-        let d = ours.diff(&theirs, Mtime::Seconds);
+        let d = export_diff(&ours, &tar_snapshot(export));
         if !d.is_empty() {
             failures.push(format!("{case}:\n  {}", d.join("\n  ")));
         }
@@ -130,11 +104,8 @@ fn the_export_comparison_can_fail() {
         archive.to_str().unwrap(),
         Some("flatten-test/whiteout-file:latest"),
     );
-    let theirs = without_docker_init(
-        tar_snapshot(&testdata("docker/whiteout-dir.export.tar")),
-        &ours,
-    );
-    assert!(!ours.diff(&theirs, Mtime::Seconds).is_empty());
+    let theirs = tar_snapshot(&testdata("docker/whiteout-dir.export.tar"));
+    assert!(!export_diff(&ours, &theirs).is_empty());
     assert!(ours.nodes.len() > 10);
 }
 
@@ -158,8 +129,7 @@ fn skopeo_archives_and_compressed_saves_match_docker_export() {
         "docker/whiteout-file.tar.zst",
     ] {
         let ours = flatten_to_snapshot(testdata(input).to_str().unwrap(), None);
-        let theirs = without_docker_init(export.clone(), &ours);
-        let d = ours.diff(&theirs, Mtime::Seconds);
+        let d = export_diff(&ours, &export);
         assert!(
             d.is_empty(),
             "{input}: flatten (left) and docker export (right) differ:\n{}",

@@ -52,6 +52,16 @@ impl Timestamp {
     }
 }
 
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.nanos == 0 {
+            write!(f, "{}", self.secs)
+        } else {
+            write!(f, "{}.{:09}", self.secs, self.nanos)
+        }
+    }
+}
+
 /// What an entry creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {

@@ -108,6 +108,11 @@ impl<'a> Decoded<'a> {
         self.compression
     }
 
+    /// The uncompressed stream, for when the digests are not wanted.
+    pub fn into_reader(self) -> Box<dyn Read + Send + 'a> {
+        self.reader
+    }
+
     /// The uncompressed tar stream.
     pub fn reader(&mut self) -> &mut (dyn Read + Send + 'a) {
         &mut *self.reader
