@@ -68,6 +68,62 @@ enum Command {
     /// difference; exit 0 when equal, 1 when not, 2 on error.
     #[command(after_long_help = DIFF_HELP)]
     Diff(DiffArgs),
+    /// Describe an image: names, run configuration, each layer (digests checked, sizes,
+    /// entries, whiteouts) and the build history lined up with the layers.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct InspectArgs {
+    /// The image, as for flattening.
+    #[arg(value_name = "IMAGE")]
+    image: String,
+    #[command(flatten)]
+    choice: Choice,
+    /// Print JSON (for scripts) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Which image, and whether to check it.
+#[derive(Debug, clap::Args)]
+struct Choice {
+    /// Which image of several: a tag (as in RepoTags or the OCI ref name), a digest, or @N.
+    #[arg(long = "image", value_name = "REF")]
+    image_ref: Option<String>,
+
+    /// Which platform of a multi-platform image: os/arch[/variant] (default: this host's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
+    platform: Option<Platform>,
+
+    /// Do not check layer, manifest and config digests.
+    #[arg(long)]
+    no_verify: bool,
+}
+
+impl Choice {
+    /// Opens the image named by `image` (whose transport name may carry a reference).
+    fn open(&self, image: &str) -> Result<(Image, Options)> {
+        let (input, transport_ref) = Input::parse(image)?;
+        let image_ref = match (&self.image_ref, transport_ref) {
+            (Some(_), Some(_)) => {
+                return Err(Error::usage(
+                    "give the image reference either in IMAGE or with --image, not both",
+                ))
+            }
+            (a, b) => a.clone().or(b),
+        };
+        let options = Options {
+            selector: Selector {
+                image: image_ref,
+                platform: self.platform.clone(),
+            },
+            verify: !self.no_verify,
+            strategy: strategy_from_env(),
+        };
+        let image = Image::open(&input, &options.selector, options.verify)?;
+        Ok((image, options))
+    }
 }
 
 const DIFF_HELP: &str = "\
@@ -118,17 +174,8 @@ struct Args {
     #[arg(value_name = "TARGET", required = true)]
     target: Option<PathBuf>,
 
-    /// Which image of several: a tag (as in RepoTags or the OCI ref name), a digest, or @N.
-    #[arg(long = "image", value_name = "REF")]
-    image_ref: Option<String>,
-
-    /// Which platform of a multi-platform image: os/arch[/variant] (default: this host's).
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
-    platform: Option<Platform>,
-
-    /// Do not check layer, manifest and config digests.
-    #[arg(long)]
-    no_verify: bool,
+    #[command(flatten)]
+    choice: Choice,
 
     /// No progress and no summary line (problems are still reported).
     #[arg(short, long)]
@@ -169,6 +216,7 @@ pub fn main() -> ExitCode {
     let (result, error_code) = match &cli.command {
         // diff, like cmp and diff(1): 0 same, 1 different, 2 trouble.
         Some(Command::Diff(d)) => (diff(d), Some(2)),
+        Some(Command::Inspect(i)) => (inspect(i), None),
         None => (run(&cli.args), None),
     };
     match result {
@@ -220,29 +268,110 @@ fn diff(d: &DiffArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(if lines.is_empty() { 0 } else { 1 }))
 }
 
+fn inspect(args: &InspectArgs) -> Result<ExitCode> {
+    let (image, _) = args.choice.open(&args.image)?;
+    let report = crate::inspect::inspect(&image)?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?
+            + "\n"
+    } else {
+        render_inspection(&report)
+    };
+    // A closed pipe (`| head`) is not an error.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_inspection(r: &crate::inspect::Inspection) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let dash = |v: Option<&str>| v.filter(|x| !x.is_empty()).unwrap_or("-").to_owned();
+    let list = |v: &Option<Vec<String>>| v.as_ref().map_or("-".to_owned(), |v| format!("{v:?}"));
+    let names = if r.names.is_empty() {
+        "-".to_owned()
+    } else {
+        r.names.join(", ")
+    };
+    let _ = writeln!(s, "names:        {names}");
+    let _ = writeln!(s, "format:       {}", r.format);
+    if let Some(m) = &r.manifest_digest {
+        let _ = writeln!(s, "manifest:     {m}");
+    }
+    let _ = writeln!(s, "config:       {}", r.config_digest);
+    let platform: Vec<&str> = [&r.os, &r.architecture, &r.variant]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let _ = writeln!(s, "platform:     {}", dash(Some(&platform.join("/"))));
+    let c = &r.config;
+    let _ = writeln!(s, "entrypoint:   {}", list(&c.entrypoint));
+    let _ = writeln!(s, "cmd:          {}", list(&c.cmd));
+    let _ = writeln!(s, "workdir:      {}", dash(c.working_dir.as_deref()));
+    let _ = writeln!(s, "user:         {}", dash(c.user.as_deref()));
+    for e in c.env.iter().flatten() {
+        let _ = writeln!(s, "env:          {e}");
+    }
+    for p in c.exposed_ports.iter().flat_map(|m| m.keys()) {
+        let _ = writeln!(s, "exposed port: {p}");
+    }
+    for (k, v) in c.labels.iter().flatten() {
+        let _ = writeln!(s, "label:        {k}={v}");
+    }
+    let _ = writeln!(s, "layers:");
+    let _ = writeln!(
+        s,
+        "  #  {:<20} {:<20} {:<8} {:<11} {:>10} {:>10} {:>7} {:>9}",
+        "digest",
+        "diff_id",
+        "verified",
+        "compression",
+        "compressed",
+        "size",
+        "entries",
+        "whiteouts"
+    );
+    for l in &r.layers {
+        let verified = match l.verified {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "-",
+        };
+        let _ = writeln!(
+            s,
+            "  {:<2} {:<20} {:<20} {:<8} {:<11} {:>10} {:>10} {:>7} {:>9}",
+            l.index,
+            crate::error::short_digest(&l.digest),
+            crate::error::short_digest(&l.diff_id),
+            verified,
+            l.compression,
+            l.compressed_size,
+            l.size,
+            l.entries,
+            l.whiteouts
+        );
+        if let Some(p) = &l.problem {
+            let _ = writeln!(s, "     {p}");
+        }
+    }
+    if !r.history.is_empty() {
+        let _ = writeln!(s, "history:");
+        for h in &r.history {
+            let layer = h.layer.map_or("-".to_owned(), |i| i.to_string());
+            let by = h.created_by.as_deref().unwrap_or("").replace('\n', " ");
+            let _ = writeln!(s, "  layer {layer:<3} {by}");
+        }
+    }
+    s
+}
+
 fn run(args: &Args) -> Result<ExitCode> {
     let start = Instant::now();
     let (Some(image), Some(target)) = (&args.image, &args.target) else {
         return Err(Error::usage("IMAGE and TARGET are required"));
     };
-    let (input, transport_ref) = Input::parse(image)?;
-    let image_ref = match (&args.image_ref, transport_ref) {
-        (Some(_), Some(_)) => {
-            return Err(Error::usage(
-                "give the image reference either in IMAGE or with --image, not both",
-            ))
-        }
-        (a, b) => a.clone().or(b),
-    };
-    let options = Options {
-        selector: Selector {
-            image: image_ref,
-            platform: args.platform.clone(),
-        },
-        verify: !args.no_verify,
-        strategy: strategy_from_env(),
-    };
-    let image = Image::open(&input, &options.selector, options.verify)?;
+    let (image, options) = args.choice.open(image)?;
     crate::prepare_target(target)?;
     // From here on an interrupt must not kill us mid-write: stop cleanly and say so.
     install_interrupt_handler();

@@ -26,6 +26,7 @@ pub mod digest;
 pub mod error;
 pub mod fs;
 pub mod image;
+pub mod inspect;
 pub mod layer;
 pub mod merge;
 pub mod snapshot;

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The parts of an image config this crate uses; unknown fields are ignored.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ImageConfig {
     pub architecture: Option<String>,
@@ -19,7 +19,7 @@ pub struct ImageConfig {
 }
 
 /// How a container made from the image runs.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "PascalCase")]
 pub struct RunConfig {
     pub user: Option<String>,
@@ -33,7 +33,7 @@ pub struct RunConfig {
     pub stop_signal: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RootFs {
     #[serde(rename = "type")]
@@ -42,7 +42,7 @@ pub struct RootFs {
 }
 
 /// One build step; `empty_layer` steps made no layer.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct History {
     pub created: Option<String>,

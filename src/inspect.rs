@@ -1,0 +1,150 @@
+//! What an image is, without writing it: names, run configuration, and each layer read to the
+//! end (digests checked, entries and whiteouts counted), with the build history lined up with
+//! the layers as `docker history` shows it.
+
+use std::io::Read;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::image::config::RunConfig;
+use crate::image::Image;
+use crate::layer::entry::{read_header, Parsed};
+use crate::layer::Decoded;
+use crate::merge::{classify, Change};
+
+/// Everything `flatten inspect` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    pub names: Vec<String>,
+    pub format: &'static str,
+    pub manifest_digest: Option<String>,
+    pub config_digest: String,
+    pub os: Option<String>,
+    pub architecture: Option<String>,
+    pub variant: Option<String>,
+    pub created: Option<String>,
+    pub config: RunConfig,
+    pub layers: Vec<LayerInfo>,
+    pub history: Vec<Step>,
+}
+
+/// One layer, as read.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerInfo {
+    pub index: usize,
+    pub path: String,
+    pub media_type: Option<String>,
+    /// The blob's digest, as computed.
+    pub digest: String,
+    /// The uncompressed tar's digest, as computed.
+    pub diff_id: String,
+    /// `Some(true)` when every digest the image names for this layer matched, `Some(false)`
+    /// when one did not (see `problem`), `None` when the image names none.
+    pub verified: Option<bool>,
+    pub problem: Option<String>,
+    pub compression: &'static str,
+    pub compressed_size: u64,
+    pub size: u64,
+    pub entries: u64,
+    pub whiteouts: u64,
+}
+
+/// One build step and the layer it made, if any.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub created: Option<String>,
+    pub created_by: Option<String>,
+    pub comment: Option<String>,
+    /// The index of the layer this step made; `None` for steps that made none.
+    pub layer: Option<usize>,
+}
+
+/// Reads every layer of `image` to describe it.
+pub fn inspect(image: &Image) -> Result<Inspection> {
+    let mut layers = Vec::with_capacity(image.layers.len());
+    for (index, l) in image.layers.iter().enumerate() {
+        let at = image.layer_ref(index);
+        let mut decoded =
+            Decoded::new(image.open_layer(index)?, &l.expected).map_err(|e| e.in_layer(&at))?;
+        let (entries, whiteouts) = count(decoded.reader()).map_err(|e| e.in_layer(&at))?;
+        let m = decoded.finish().map_err(|e| e.in_layer(&at))?;
+        let e = &l.expected;
+        let named =
+            e.blob.is_some() || e.named.is_some() || e.diff_id.is_some() || e.size.is_some();
+        let problem = m.verify(e).err().map(|e| e.message().to_owned());
+        layers.push(LayerInfo {
+            index,
+            path: l.path.clone(),
+            media_type: l.media_type.clone(),
+            digest: m.blob.to_string(),
+            diff_id: m.diff_id.to_string(),
+            verified: named.then_some(problem.is_none()),
+            problem,
+            compression: m.compression.name(),
+            compressed_size: m.blob_size,
+            size: m.size,
+            entries,
+            whiteouts,
+        });
+    }
+    let mut next = 0;
+    let history = image
+        .config
+        .history
+        .iter()
+        .map(|h| {
+            let layer = (!h.empty_layer && next < layers.len()).then(|| {
+                next += 1;
+                next - 1
+            });
+            Step {
+                created: h.created.clone(),
+                created_by: h.created_by.clone(),
+                comment: h.comment.clone(),
+                layer,
+            }
+        })
+        .collect();
+    let c = &image.config;
+    Ok(Inspection {
+        names: image.names.clone(),
+        format: match image.layout {
+            crate::image::Layout::Docker => "docker-archive",
+            crate::image::Layout::Oci => "oci",
+        },
+        manifest_digest: image.manifest_digest.as_ref().map(ToString::to_string),
+        config_digest: image.config_digest.to_string(),
+        os: c.os.clone(),
+        architecture: c.architecture.clone(),
+        variant: c.variant.clone(),
+        created: c.created.clone(),
+        config: c.config.clone().unwrap_or_default(),
+        layers,
+        history,
+    })
+}
+
+/// Entries and whiteout markers (opaque ones included) of a layer, headers only.
+fn count(tar: &mut dyn Read) -> Result<(u64, u64)> {
+    let mut archive = tar::Archive::new(tar);
+    let (mut entries, mut whiteouts) = (0, 0);
+    let iter = archive.entries().map_err(|e| {
+        crate::Error::io("cannot read the layer as tar", e).with_kind(crate::ErrorKind::Input)
+    })?;
+    for entry in iter {
+        let mut entry = entry
+            .map_err(|e| crate::Error::io("corrupt tar", e).with_kind(crate::ErrorKind::Input))?;
+        let name = entry.path_bytes().into_owned();
+        if let Parsed::Entry(h) = read_header(&mut entry).map_err(|e| e.at_entry(&name))? {
+            entries += 1;
+            if matches!(
+                classify(&h.name).map_err(|e| e.at_entry(&name))?,
+                Change::Whiteout(_) | Change::Opaque(_)
+            ) {
+                whiteouts += 1;
+            }
+        }
+    }
+    Ok((entries, whiteouts))
+}
