@@ -71,6 +71,24 @@ enum Command {
     /// Describe an image: names, run configuration, each layer (digests checked, sizes,
     /// entries, whiteouts) and the build history lined up with the layers.
     Inspect(InspectArgs),
+    /// List the flattened tree without writing it, like `tar -tv` of the export, with the
+    /// layer each path came from.
+    Ls(LsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct LsArgs {
+    /// The image, as for flattening.
+    #[arg(value_name = "IMAGE")]
+    image: String,
+    /// List only this path and what is below it.
+    #[arg(value_name = "PATH")]
+    path: Option<String>,
+    #[command(flatten)]
+    choice: Choice,
+    /// Print JSON (for scripts) instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -217,6 +235,7 @@ pub fn main() -> ExitCode {
         // diff, like cmp and diff(1): 0 same, 1 different, 2 trouble.
         Some(Command::Diff(d)) => (diff(d), Some(2)),
         Some(Command::Inspect(i)) => (inspect(i), None),
+        Some(Command::Ls(l)) => (ls(l), None),
         None => (run(&cli.args), None),
     };
     match result {
@@ -281,6 +300,163 @@ fn inspect(args: &InspectArgs) -> Result<ExitCode> {
     // A closed pipe (`| head`) is not an error.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(ExitCode::SUCCESS)
+}
+
+fn ls(args: &LsArgs) -> Result<ExitCode> {
+    let (image, options) = args.choice.open(&args.image)?;
+    let prefix = args
+        .path
+        .as_deref()
+        .unwrap_or("")
+        .trim_matches('/')
+        .as_bytes()
+        .to_vec();
+    let entries: Vec<_> = crate::list::list(&image, options.verify)?
+        .into_iter()
+        .filter(|e| crate::fs::resolve::is_under(&e.path, &prefix))
+        .collect();
+    if !prefix.is_empty() && entries.is_empty() {
+        return Err(Error::input(format!(
+            "{} is not in the image",
+            String::from_utf8_lossy(&prefix)
+        )));
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut write = |line: String| writeln!(out, "{line}").is_ok();
+    if args.json {
+        let items: Vec<serde_json::Value> = entries.iter().map(listed_json).collect();
+        let text = serde_json::to_string_pretty(&items)
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        write(text);
+    } else {
+        for e in &entries {
+            if !write(listed_line(e)) {
+                break; // a closed pipe (`| head`) is not an error
+            }
+        }
+    }
+    let _ = out.flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn listed_type(e: &crate::list::Listed) -> (&'static str, char) {
+    use crate::snapshot::NodeKind;
+    match (&e.kind, &e.hardlink_to) {
+        (_, Some(_)) => ("hardlink", 'h'),
+        (NodeKind::File { .. }, _) => ("file", '-'),
+        (NodeKind::Dir, _) => ("directory", 'd'),
+        (NodeKind::Symlink(_), _) => ("symlink", 'l'),
+        (NodeKind::CharDevice(..), _) => ("char", 'c'),
+        (NodeKind::BlockDevice(..), _) => ("block", 'b'),
+        (NodeKind::Fifo, _) => ("fifo", 'p'),
+    }
+}
+
+/// `drwxr-xr-x 0/0        0 2024-01-02 03:04 etc/  [layer 0]`, like `tar -tv`.
+fn listed_line(e: &crate::list::Listed) -> String {
+    use crate::snapshot::NodeKind;
+    let m = e.meta.mode;
+    let (_, t) = listed_type(e);
+    let bit = |mask: u32, c: char| if m & mask != 0 { c } else { '-' };
+    let special = |x: u32, s: u32, lower: char, upper: char| match (m & x != 0, m & s != 0) {
+        (true, true) => lower,
+        (false, true) => upper,
+        (true, false) => 'x',
+        (false, false) => '-',
+    };
+    let perms: String = [
+        t,
+        bit(0o400, 'r'),
+        bit(0o200, 'w'),
+        special(0o100, 0o4000, 's', 'S'),
+        bit(0o040, 'r'),
+        bit(0o020, 'w'),
+        special(0o010, 0o2000, 's', 'S'),
+        bit(0o004, 'r'),
+        bit(0o002, 'w'),
+        special(0o001, 0o1000, 't', 'T'),
+    ]
+    .iter()
+    .collect();
+    let size = match &e.kind {
+        NodeKind::File { size, .. } if e.hardlink_to.is_none() => size.to_string(),
+        NodeKind::CharDevice(a, b) | NodeKind::BlockDevice(a, b) => format!("{a},{b}"),
+        _ => "0".to_owned(),
+    };
+    let mut name = String::from_utf8_lossy(&e.path).into_owned();
+    if e.kind == NodeKind::Dir {
+        name.push('/');
+    }
+    if let NodeKind::Symlink(t) = &e.kind {
+        if e.hardlink_to.is_none() {
+            name = format!("{name} -> {}", String::from_utf8_lossy(t));
+        }
+    }
+    if let Some(first) = &e.hardlink_to {
+        name = format!("{name} link to {}", String::from_utf8_lossy(first));
+    }
+    format!(
+        "{perms} {}/{} {size:>9} {} {name}  [layer {}]",
+        e.meta.uid,
+        e.meta.gid,
+        utc(e.meta.mtime.secs),
+        e.layer
+    )
+}
+
+fn listed_json(e: &crate::list::Listed) -> serde_json::Value {
+    use crate::snapshot::NodeKind;
+    let (kind, _) = listed_type(e);
+    let mut v = serde_json::json!({
+        "path": format!("/{}", String::from_utf8_lossy(&e.path)),
+        "type": kind,
+        "mode": format!("{:04o}", e.meta.mode),
+        "uid": e.meta.uid,
+        "gid": e.meta.gid,
+        "mtime": e.meta.mtime.to_string(),
+        "layer": e.layer,
+    });
+    match &e.kind {
+        NodeKind::File { size, .. } => v["size"] = (*size).into(),
+        NodeKind::Symlink(t) => v["target"] = String::from_utf8_lossy(t).into_owned().into(),
+        NodeKind::CharDevice(a, b) | NodeKind::BlockDevice(a, b) => {
+            v["device"] = serde_json::json!([a, b])
+        }
+        _ => {}
+    }
+    if let Some(first) = &e.hardlink_to {
+        v["link_to"] = format!("/{}", String::from_utf8_lossy(first)).into();
+    }
+    if !e.meta.xattrs.is_empty() {
+        v["xattrs"] = e
+            .meta
+            .xattrs
+            .iter()
+            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+            .collect::<Vec<_>>()
+            .into();
+    }
+    v
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC (days-from-civil inverted, Howard Hinnant's algorithm).
+fn utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 fn render_inspection(r: &crate::inspect::Inspection) -> String {

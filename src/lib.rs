@@ -28,6 +28,7 @@ pub mod fs;
 pub mod image;
 pub mod inspect;
 pub mod layer;
+pub mod list;
 pub mod merge;
 pub mod snapshot;
 

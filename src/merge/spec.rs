@@ -13,11 +13,19 @@ use std::io::Read;
 use super::{classify, Change, RelPath, AUFS_PLNK_DIR};
 use crate::fs::resolve::MAX_SYMLINKS;
 use crate::layer::entry::{read_header, Kind, Meta, Parsed};
-use crate::snapshot::{sha256, Node as SnapNode, NodeKind, Snapshot};
+use crate::snapshot::{Node as SnapNode, NodeKind, Snapshot};
+use sha2::{Digest as _, Sha256};
+
+/// What the model keeps of a file's content: enough to compare, not the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Content {
+    size: u64,
+    sha256: [u8; 32],
+}
 
 #[derive(Debug, Clone)]
 enum Leaf {
-    File(Vec<u8>),
+    File(Content),
     Symlink(Vec<u8>),
     Char(u32, u32),
     Block(u32, u32),
@@ -56,6 +64,9 @@ pub struct Spec {
     root: Dir,
     inodes: Vec<Inode>,
     layer: usize,
+    /// Hash file contents (for comparisons); without it only sizes are kept and content is
+    /// skipped unread (for listings).
+    hash: bool,
 }
 
 impl Default for Spec {
@@ -68,6 +79,7 @@ impl Default for Spec {
             },
             inodes: Vec::new(),
             layer: 0,
+            hash: true,
         }
     }
 }
@@ -77,6 +89,14 @@ type Phys = Vec<Vec<u8>>;
 impl Spec {
     pub fn new() -> Spec {
         Spec::default()
+    }
+
+    /// A model that keeps file sizes but not content digests, reading headers only.
+    pub fn headers_only() -> Spec {
+        Spec {
+            hash: false,
+            ..Spec::default()
+        }
     }
 
     /// Applies the next layer (an uncompressed tar). On error the tree is left as it got.
@@ -101,9 +121,14 @@ impl Spec {
                 Parsed::Entry(h) => h,
                 Parsed::Skip => continue,
             };
-            let mut content = Vec::new();
-            if h.kind == Kind::File {
-                entry.read_to_end(&mut content).map_err(|e| e.to_string())?;
+            let mut content = Content {
+                size: h.size,
+                sha256: [0; 32],
+            };
+            if h.kind == Kind::File && self.hash {
+                let mut hasher = Sha256::new();
+                content.size = std::io::copy(&mut entry, &mut hasher).map_err(|e| e.to_string())?;
+                content.sha256 = hasher.finalize().into();
             }
             match classify(&h.name).map_err(|e| e.to_string())? {
                 Change::Put(p) => self.put(&p, &h.kind, &h.meta, content)?,
@@ -207,7 +232,7 @@ impl Spec {
         path: &RelPath,
         kind: &Kind,
         meta: &Meta,
-        content: Vec<u8>,
+        content: Content,
     ) -> Result<(), String> {
         let Some(name) = path.file_name() else {
             if *kind != Kind::Dir {
@@ -334,8 +359,8 @@ impl Spec {
                         let i = &self.inodes[*inode];
                         let kind = match &i.leaf {
                             Leaf::File(c) => NodeKind::File {
-                                size: c.len() as u64,
-                                sha256: sha256(c),
+                                size: c.size,
+                                sha256: c.sha256,
                             },
                             Leaf::Symlink(t) => NodeKind::Symlink(t.clone()),
                             Leaf::Char(a, b) => NodeKind::CharDevice(*a, *b),
@@ -368,5 +393,84 @@ fn has_layer(node: &Node, layer: usize) -> bool {
     match node {
         Node::Leaf { layer: l, .. } => *l == layer,
         Node::Dir(d) => d.layer == layer || d.children.values().any(|c| has_layer(c, layer)),
+    }
+}
+
+fn push_children<'a>(prefix: &[u8], dir: &'a Dir, pending: &mut Vec<(Vec<u8>, &'a Node)>) {
+    for (name, node) in dir.children.iter().rev() {
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            [prefix, b"/", name].concat()
+        };
+        pending.push((path, node));
+    }
+}
+
+/// One path of the merged tree, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Relative path, no leading `/`.
+    pub path: Vec<u8>,
+    pub kind: NodeKind,
+    pub meta: Meta,
+    /// The layer (from 0) that wrote the path last.
+    pub layer: usize,
+    /// For the second and later names of one inode, in listing order: the first name.
+    pub hardlink_to: Option<Vec<u8>>,
+}
+
+impl Spec {
+    /// The tree in `tar -t` order: depth first, each directory before its contents, names in
+    /// byte order (the order `docker export` uses). The root itself is not listed.
+    pub fn list(&self) -> Vec<Listed> {
+        let mut out = Vec::new();
+        let mut first_name: std::collections::HashMap<usize, Vec<u8>> =
+            std::collections::HashMap::new();
+        // Children are pushed in reverse so that they pop in order.
+        let mut pending: Vec<(Vec<u8>, &Node)> = Vec::new();
+        push_children(b"", &self.root, &mut pending);
+        while let Some((path, node)) = pending.pop() {
+            match node {
+                Node::Dir(d) => {
+                    out.push(Listed {
+                        path: path.clone(),
+                        kind: NodeKind::Dir,
+                        meta: d.meta.clone(),
+                        layer: d.layer.saturating_sub(1),
+                        hardlink_to: None,
+                    });
+                    push_children(&path, d, &mut pending);
+                }
+                Node::Leaf { inode, layer } => {
+                    let i = &self.inodes[*inode];
+                    let kind = match &i.leaf {
+                        Leaf::File(c) => NodeKind::File {
+                            size: c.size,
+                            sha256: c.sha256,
+                        },
+                        Leaf::Symlink(t) => NodeKind::Symlink(t.clone()),
+                        Leaf::Char(a, b) => NodeKind::CharDevice(*a, *b),
+                        Leaf::Block(a, b) => NodeKind::BlockDevice(*a, *b),
+                        Leaf::Fifo => NodeKind::Fifo,
+                    };
+                    let hardlink_to = match first_name.get(inode) {
+                        Some(first) => Some(first.clone()),
+                        None => {
+                            first_name.insert(*inode, path.clone());
+                            None
+                        }
+                    };
+                    out.push(Listed {
+                        path,
+                        kind,
+                        meta: i.meta.clone(),
+                        layer: layer.saturating_sub(1),
+                        hardlink_to,
+                    });
+                }
+            }
+        }
+        out
     }
 }
