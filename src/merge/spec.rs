@@ -181,50 +181,69 @@ impl Spec {
         let mut pending: Vec<Vec<u8>> = path.components().rev().map(<[u8]>::to_vec).collect();
         let mut cur: Phys = Vec::new();
         let mut links = 0;
-        while let Some(c) = pending.pop() {
-            if c.is_empty() || c == b"." {
-                continue;
-            }
-            if c == b".." {
-                cur.pop();
-                continue;
-            }
-            let layer = self.layer;
-            let target = match self.dir(&cur).children.get(&c) {
-                Some(Node::Dir(_)) => None,
-                Some(Node::Leaf { inode, .. }) => match &self.inodes[*inode].leaf {
-                    Leaf::Symlink(t) => Some(t.clone()),
-                    _ if create => return Err(format!("{path}: not a directory")),
-                    _ => return Ok(None),
-                },
-                None if create => {
-                    self.dir_mut(&cur).children.insert(
-                        c.clone(),
-                        Node::Dir(Dir {
-                            meta: implicit_meta(),
-                            layer,
-                            children: BTreeMap::new(),
-                        }),
-                    );
-                    None
-                }
-                None => return Ok(None),
-            };
-            match target {
-                None => cur.push(c),
-                Some(t) => {
-                    links += 1;
-                    if links > MAX_SYMLINKS {
-                        return Err(format!("{path}: too many symlinks"));
-                    }
-                    if t.starts_with(b"/") {
-                        cur.clear();
-                    }
-                    pending.extend(t.split(|&b| b == b'/').rev().map(<[u8]>::to_vec));
+        let layer = self.layer;
+        let inodes = &self.inodes;
+        // Descend from a directory held by reference; only a symlink or `..` sends us back to
+        // the root to find the new current directory (a walk per step would be cubic).
+        'restart: loop {
+            let mut dir = &mut self.root;
+            for c in &cur {
+                match dir.children.get_mut(c) {
+                    Some(Node::Dir(next)) => dir = next,
+                    _ => unreachable!("physical paths name directories"),
                 }
             }
+            while let Some(c) = pending.pop() {
+                if c.is_empty() || c == b"." {
+                    continue;
+                }
+                if c == b".." {
+                    cur.pop();
+                    continue 'restart;
+                }
+                let target = match dir.children.get(&c) {
+                    Some(Node::Dir(_)) => None,
+                    Some(Node::Leaf { inode, .. }) => match &inodes[*inode].leaf {
+                        Leaf::Symlink(t) => Some(t.clone()),
+                        _ if create => return Err(format!("{path}: not a directory")),
+                        _ => return Ok(None),
+                    },
+                    None if create => {
+                        dir.children.insert(
+                            c.clone(),
+                            Node::Dir(Dir {
+                                meta: implicit_meta(),
+                                layer,
+                                children: BTreeMap::new(),
+                            }),
+                        );
+                        None
+                    }
+                    None => return Ok(None),
+                };
+                match target {
+                    None => {
+                        dir = match dir.children.get_mut(&c) {
+                            Some(Node::Dir(next)) => next,
+                            _ => unreachable!("just found or made a directory"),
+                        };
+                        cur.push(c);
+                    }
+                    Some(t) => {
+                        links += 1;
+                        if links > MAX_SYMLINKS {
+                            return Err(format!("{path}: too many symlinks"));
+                        }
+                        if t.starts_with(b"/") {
+                            cur.clear();
+                        }
+                        pending.extend(t.split(|&b| b == b'/').rev().map(<[u8]>::to_vec));
+                        continue 'restart;
+                    }
+                }
+            }
+            return Ok(Some(cur));
         }
-        Ok(Some(cur))
     }
 
     fn put(
