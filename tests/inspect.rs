@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
 
 fn inspect_json(args: &[&str]) -> serde_json::Value {
@@ -20,15 +18,6 @@ fn inspect_json(args: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn testdata(p: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(p)
-        .to_str()
-        .unwrap()
-        .to_owned()
 }
 
 #[test]

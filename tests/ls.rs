@@ -3,20 +3,9 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
 use flatten::snapshot::Snapshot;
 use flatten::{Input, Options, Selector};
-
-fn testdata(p: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(p)
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
 
 fn ls_json(args: &[&str]) -> Vec<serde_json::Value> {
     let out = bin().arg("ls").arg("--json").args(args).output().unwrap();

@@ -32,6 +32,21 @@ enum Leaf {
     Fifo,
 }
 
+impl Leaf {
+    fn kind(&self) -> NodeKind {
+        match self {
+            Leaf::File(c) => NodeKind::File {
+                size: c.size,
+                sha256: c.sha256,
+            },
+            Leaf::Symlink(t) => NodeKind::Symlink(t.clone()),
+            Leaf::Char(a, b) => NodeKind::CharDevice(*a, *b),
+            Leaf::Block(a, b) => NodeKind::BlockDevice(*a, *b),
+            Leaf::Fifo => NodeKind::Fifo,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Inode {
     leaf: Leaf,
@@ -376,16 +391,7 @@ impl Spec {
                     Node::Leaf { inode, .. } => {
                         groups.entry(*inode).or_default().push(path.clone());
                         let i = &self.inodes[*inode];
-                        let kind = match &i.leaf {
-                            Leaf::File(c) => NodeKind::File {
-                                size: c.size,
-                                sha256: c.sha256,
-                            },
-                            Leaf::Symlink(t) => NodeKind::Symlink(t.clone()),
-                            Leaf::Char(a, b) => NodeKind::CharDevice(*a, *b),
-                            Leaf::Block(a, b) => NodeKind::BlockDevice(*a, *b),
-                            Leaf::Fifo => NodeKind::Fifo,
-                        };
+                        let kind = i.leaf.kind();
                         (kind, &i.meta)
                     }
                 };
@@ -463,16 +469,7 @@ impl Spec {
                 }
                 Node::Leaf { inode, layer } => {
                     let i = &self.inodes[*inode];
-                    let kind = match &i.leaf {
-                        Leaf::File(c) => NodeKind::File {
-                            size: c.size,
-                            sha256: c.sha256,
-                        },
-                        Leaf::Symlink(t) => NodeKind::Symlink(t.clone()),
-                        Leaf::Char(a, b) => NodeKind::CharDevice(*a, *b),
-                        Leaf::Block(a, b) => NodeKind::BlockDevice(*a, *b),
-                        Leaf::Fifo => NodeKind::Fifo,
-                    };
+                    let kind = i.leaf.kind();
                     let hardlink_to = match first_name.get(inode) {
                         Some(first) => Some(first.clone()),
                         None => {

@@ -261,3 +261,13 @@ pub fn require_root(test: &str) -> bool {
     eprintln!("{test}: skipped, needs root");
     false
 }
+
+/// A path under the committed `testdata/`, as a string.
+pub fn testdata(p: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(p)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
