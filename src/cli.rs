@@ -42,7 +42,11 @@ Examples:
   flatten busybox.tar rootfs
   docker save myapp | flatten - rootfs
   flatten --image myapp:1.2 all-images.tar rootfs
-  flatten --platform linux/arm64 oci:./layout rootfs";
+  flatten --platform linux/arm64 oci:./layout rootfs
+  flatten busybox.tar -o rootfs.tar          (a tar instead of a directory)
+  flatten diff --mtime seconds --ignore-docker-init rootfs export.tar
+  flatten inspect busybox.tar
+  flatten ls busybox.tar /etc";
 
 /// Turn a saved container image into its root filesystem, as `docker export` would.
 #[derive(Debug, Parser)]
@@ -189,8 +193,13 @@ struct Args {
     image: Option<String>,
 
     /// The directory to create; it must be missing or empty.
-    #[arg(value_name = "TARGET", required = true)]
+    #[arg(value_name = "TARGET", required_unless_present = "output")]
     target: Option<PathBuf>,
+
+    /// Write the root filesystem as one tar (PAX, numeric owners, docker export's order) to
+    /// FILE instead of a directory; - for standard output. Needs no privileges.
+    #[arg(short, long, value_name = "FILE", conflicts_with = "target")]
+    output: Option<PathBuf>,
 
     #[command(flatten)]
     choice: Choice,
@@ -542,10 +551,30 @@ fn render_inspection(r: &crate::inspect::Inspection) -> String {
     s
 }
 
+fn write_tar_output(image: &str, choice: &Choice, output: &std::path::Path) -> Result<ExitCode> {
+    let (image, options) = choice.open(image)?;
+    if output.as_os_str() == "-" {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+        crate::list::write_tar(&image, options.verify, &mut out)?;
+    } else {
+        let file = std::fs::File::create(output)
+            .map_err(|e| Error::io(format!("cannot create {}", output.display()), e))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        crate::list::write_tar(&image, options.verify, &mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(args: &Args) -> Result<ExitCode> {
     let start = Instant::now();
-    let (Some(image), Some(target)) = (&args.image, &args.target) else {
-        return Err(Error::usage("IMAGE and TARGET are required"));
+    let Some(image) = &args.image else {
+        return Err(Error::usage("IMAGE is required"));
+    };
+    if let Some(output) = &args.output {
+        return write_tar_output(image, &args.choice, output);
+    }
+    let Some(target) = &args.target else {
+        return Err(Error::usage("give TARGET or --output"));
     };
     let (image, options) = args.choice.open(image)?;
     crate::prepare_target(target)?;

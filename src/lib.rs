@@ -30,6 +30,7 @@ pub mod inspect;
 pub mod layer;
 pub mod list;
 pub mod merge;
+pub mod sink;
 pub mod snapshot;
 
 use std::io::{self, Read};

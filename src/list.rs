@@ -1,16 +1,17 @@
-//! The merged tree of an image without writing it: the layers applied to the in-memory model
-//! of [`crate::merge::spec`] (the same rules the applier is tested against), headers only.
+//! The merged tree of an image without writing it to disk: the layers applied to the
+//! in-memory model of [`crate::merge::spec`] (the same rules the applier is tested against).
+//! `ls` reads headers only; tar output spools file contents to a temporary file.
 
-use crate::error::{Error, Result};
+use std::io::Write;
+
+use crate::error::{Error, IoContext, Result};
 use crate::image::Image;
 use crate::layer::Decoded;
 pub use crate::merge::spec::Listed;
 use crate::merge::spec::Spec;
 
-/// Every path the flattened image would have, in `tar -t` order, with the layer that wrote
-/// it. With `verify`, each layer's digests are checked as it is read.
-pub fn list(image: &Image, verify: bool) -> Result<Vec<Listed>> {
-    let mut spec = Spec::headers_only();
+/// Applies every layer of `image` to `spec`, checking digests when `verify` is set.
+fn build(image: &Image, mut spec: Spec, verify: bool) -> Result<Spec> {
     for (index, l) in image.layers.iter().enumerate() {
         let at = image.layer_ref(index);
         let mut decoded =
@@ -22,5 +23,21 @@ pub fn list(image: &Image, verify: bool) -> Result<Vec<Listed>> {
             measured.verify(&l.expected).map_err(|e| e.in_layer(&at))?;
         }
     }
-    Ok(spec.list())
+    Ok(spec)
+}
+
+/// Every path the flattened image would have, in `tar -t` order, with the layer that wrote
+/// it.
+pub fn list(image: &Image, verify: bool) -> Result<Vec<Listed>> {
+    Ok(build(image, Spec::headers_only(), verify)?.list())
+}
+
+/// Writes the flattened image to `out` as one tar stream (see [`crate::sink::tar`]). Needs
+/// no privileges: owners and devices go into the headers. File contents are spooled to an
+/// unlinked temporary file in `$TMPDIR` while the layers are read.
+pub fn write_tar(image: &Image, verify: bool, out: &mut dyn Write) -> Result<()> {
+    let spool =
+        tempfile::tempfile().ctx(|| "cannot create a temporary file (set TMPDIR)".into())?;
+    let spec = build(image, Spec::spooling(spool), verify)?;
+    crate::sink::tar::write(&spec, out).ctx(|| "cannot write the tar output".into())
 }

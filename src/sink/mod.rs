@@ -1,0 +1,3 @@
+//! Where a merged tree goes when it is not a directory.
+
+pub mod tar;

@@ -1,0 +1,152 @@
+//! `flatten IMAGE -o FILE`: the tar describes exactly the tree that directory output
+//! creates, on every committed test image; it is the same bytes on every run; GNU tar
+//! extracts it to the same tree; and it needs no privileges.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+use flatten::snapshot::{Mtime, Snapshot};
+
+fn images() -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    let cases = testdata("docker/cases.tar");
+    for e in std::fs::read_dir(testdata("docker")).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        if let Some(case) = name.strip_suffix(".export.tar") {
+            out.push((cases.clone(), Some(format!("flatten-test/{case}:latest"))));
+        }
+    }
+    for r in ["step1", "cases", "opaque"] {
+        out.push((format!("oci:{}:{r}", testdata("umoci/layout")), None));
+    }
+    for i in [
+        "spec/ggcr.tar",
+        "spec/docker25.tar:flatten-test/spec-b:latest",
+        "example/hello.tar",
+    ] {
+        match i.split_once(':') {
+            Some((p, r)) => out.push((testdata(p), Some(r.to_owned()))),
+            None => out.push((testdata(i), None)),
+        }
+    }
+    out
+}
+
+fn run_ok(args: &[&str]) {
+    let out = bin().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn tar_output_describes_the_directory_output_and_is_reproducible() {
+    for (image, reference) in images() {
+        let d = tmp();
+        let mut args = vec![image.as_str()];
+        if let Some(r) = &reference {
+            args.extend(["--image", r]);
+        }
+        let dir = d.path().join("root");
+        let (t1, t2) = (d.path().join("1.tar"), d.path().join("2.tar"));
+        run_ok(&[&args[..], &[dir.to_str().unwrap()]].concat());
+        run_ok(&[&args[..], &["-o", t1.to_str().unwrap()]].concat());
+        run_ok(&[&args[..], &["-o", t2.to_str().unwrap()]].concat());
+        let from_dir = Snapshot::from_dir(&dir).unwrap();
+        let from_tar = Snapshot::from_tar(std::fs::File::open(&t1).unwrap()).unwrap();
+        let diff = from_dir.diff(&from_tar, Mtime::Exact);
+        assert!(
+            diff.is_empty(),
+            "{image} {reference:?}: directory (left) and tar (right) differ:\n{}",
+            diff.join("\n")
+        );
+        assert_eq!(
+            std::fs::read(&t1).unwrap(),
+            std::fs::read(&t2).unwrap(),
+            "{image} {reference:?}: not reproducible"
+        );
+    }
+}
+
+#[test]
+fn gnu_tar_extracts_the_same_tree() {
+    if !require_root("gnu_tar_extracts_the_same_tree") {
+        return;
+    }
+    let image = format!("oci:{}:cases", testdata("umoci/layout"));
+    let d = tmp();
+    let (dir, t, x) = (
+        d.path().join("root"),
+        d.path().join("o.tar"),
+        d.path().join("x"),
+    );
+    run_ok(&[&image, dir.to_str().unwrap()]);
+    run_ok(&[&image, "-o", t.to_str().unwrap()]);
+    std::fs::create_dir(&x).unwrap();
+    let st = std::process::Command::new("tar")
+        .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf"])
+        .arg(&t)
+        .arg("-C")
+        .arg(&x)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // GNU tar sets directory mtimes of extracted dirs itself; compare everything else exactly.
+    let diff = Snapshot::from_dir(&dir)
+        .unwrap()
+        .diff(&Snapshot::from_dir(&x).unwrap(), Mtime::Seconds);
+    assert!(
+        diff.is_empty(),
+        "flatten (left) and tar -x of its output (right) differ:\n{}",
+        diff.join("\n")
+    );
+}
+
+#[test]
+fn tar_output_needs_no_privileges_and_keeps_owners_and_devices() {
+    let d = tmp();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let image = docker_archive(
+        d.path(),
+        "img.tar",
+        &[tar(&[
+            E::file("owned", b"x").owner(1234, 5678),
+            E::chardev("null", 1, 3),
+            E::file("long/".repeat(40).trim_end_matches('/'), b""),
+        ])],
+    );
+    std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let t = d.path().join("out.tar");
+    let mut cmd = bin();
+    cmd.arg(&image).arg("-o").arg(&t);
+    let out = if nix::unistd::Uid::effective().is_root() {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(cmd.get_program())
+            .args(cmd.get_args())
+            .output()
+            .unwrap()
+    } else {
+        cmd.output().unwrap()
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = Snapshot::from_tar(std::fs::File::open(&t).unwrap()).unwrap();
+    let owned = &s.nodes[&b"owned"[..]];
+    assert_eq!((owned.uid, owned.gid), (1234, 5678));
+    assert_eq!(
+        s.nodes[&b"null"[..]].kind,
+        flatten::snapshot::NodeKind::CharDevice(1, 3)
+    );
+    assert!(
+        s.nodes.keys().any(|k| k.len() > 150),
+        "long names survive via PAX"
+    );
+}
