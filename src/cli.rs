@@ -201,6 +201,12 @@ struct Args {
     #[arg(short, long, value_name = "FILE", conflicts_with = "target")]
     output: Option<PathBuf>,
 
+    /// With -o: also add what `docker create` puts into a container (/.dockerenv,
+    /// /etc/hosts, /proc, the WORKDIR, …) and keep only what `docker export` keeps (whole
+    /// seconds, security.capability), so the tar is what `docker export` gives.
+    #[arg(long, requires = "output")]
+    docker_export: bool,
+
     #[command(flatten)]
     choice: Choice,
 
@@ -551,16 +557,21 @@ fn render_inspection(r: &crate::inspect::Inspection) -> String {
     s
 }
 
-fn write_tar_output(image: &str, choice: &Choice, output: &std::path::Path) -> Result<ExitCode> {
+fn write_tar_output(
+    image: &str,
+    choice: &Choice,
+    output: &std::path::Path,
+    docker_export: bool,
+) -> Result<ExitCode> {
     let (image, options) = choice.open(image)?;
     if output.as_os_str() == "-" {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-        crate::list::write_tar(&image, options.verify, &mut out)?;
+        crate::list::write_tar(&image, options.verify, docker_export, &mut out)?;
     } else {
         let file = std::fs::File::create(output)
             .map_err(|e| Error::io(format!("cannot create {}", output.display()), e))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        crate::list::write_tar(&image, options.verify, &mut out)?;
+        crate::list::write_tar(&image, options.verify, docker_export, &mut out)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -571,7 +582,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         return Err(Error::usage("IMAGE is required"));
     };
     if let Some(output) = &args.output {
-        return write_tar_output(image, &args.choice, output);
+        return write_tar_output(image, &args.choice, output, args.docker_export);
     }
     let Some(target) = &args.target else {
         return Err(Error::usage("give TARGET or --output"));

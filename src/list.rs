@@ -34,10 +34,26 @@ pub fn list(image: &Image, verify: bool) -> Result<Vec<Listed>> {
 
 /// Writes the flattened image to `out` as one tar stream (see [`crate::sink::tar`]). Needs
 /// no privileges: owners and devices go into the headers. File contents are spooled to an
-/// unlinked temporary file in `$TMPDIR` while the layers are read.
-pub fn write_tar(image: &Image, verify: bool, out: &mut dyn Write) -> Result<()> {
+/// unlinked temporary file in `$TMPDIR` while the layers are read. With `docker_export`, the
+/// result is what `docker export` of a new container made from the image gives: what
+/// `docker create` adds, whole-second mtimes, only `security.capability` among xattrs.
+pub fn write_tar(
+    image: &Image,
+    verify: bool,
+    docker_export: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     let spool =
         tempfile::tempfile().ctx(|| "cannot create a temporary file (set TMPDIR)".into())?;
-    let spec = build(image, Spec::spooling(spool), verify)?;
-    crate::sink::tar::write(&spec, out).ctx(|| "cannot write the tar output".into())
+    let mut spec = build(image, Spec::spooling(spool), verify)?;
+    if docker_export {
+        let workdir = image
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.working_dir.as_deref());
+        spec.add_docker_init(workdir)
+            .map_err(|e| Error::input(format!("cannot add what docker create adds: {e}")))?;
+    }
+    crate::sink::tar::write(&spec, docker_export, out).ctx(|| "cannot write the tar output".into())
 }

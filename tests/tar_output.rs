@@ -150,3 +150,91 @@ fn tar_output_needs_no_privileges_and_keeps_owners_and_devices() {
         "long names survive via PAX"
     );
 }
+
+#[test]
+fn docker_export_mode_gives_what_docker_export_gives() {
+    use flatten::snapshot::{DiffOptions, DOCKER_INIT_PATHS};
+    let cases = testdata("docker/cases.tar");
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for e in std::fs::read_dir(testdata("docker")).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        let Some(case) = name.strip_suffix(".export.tar") else {
+            continue;
+        };
+        count += 1;
+        let d = tmp();
+        let t = d.path().join("x.tar");
+        let reference = format!("flatten-test/{case}:latest");
+        run_ok(&[
+            &cases,
+            "--image",
+            &reference,
+            "-o",
+            t.to_str().unwrap(),
+            "--docker-export",
+        ]);
+        let ours = Snapshot::from_tar(std::fs::File::open(&t).unwrap()).unwrap();
+        let theirs =
+            Snapshot::from_tar(std::fs::File::open(testdata(&format!("docker/{name}"))).unwrap())
+                .unwrap();
+        // Everything must match to the second, but the times Docker gave what it created
+        // (the time of `docker create`) and the directories it created them in.
+        let mut opts = DiffOptions {
+            mtime: Mtime::Seconds,
+            ..DiffOptions::default()
+        };
+        opts.ignore_mtime_of = DOCKER_INIT_PATHS
+            .iter()
+            .chain(&["dev", "etc"])
+            .map(|p| p.to_string())
+            .collect();
+        let d = ours.diff_with(&theirs, &opts);
+        if !d.is_empty() {
+            failures.push(format!("{case}:\n  {}", d.join("\n  ")));
+        }
+    }
+    assert!(count >= 15);
+    assert!(
+        failures.is_empty(),
+        "flatten --docker-export (A) and docker export (B) differ:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn docker_export_mode_makes_the_workdir_and_keeps_image_directories() {
+    let d = tmp();
+    let mut b = Blobs::default();
+    // The image has /etc/hosts as a directory (it stays) and /etc/hostname as a symlink (it
+    // is replaced); its WORKDIR (/w, from Blobs::image) does not exist yet.
+    let m = b.image(
+        &[tar(&[
+            E::dir("etc"),
+            E::dir("etc/hosts"),
+            E::symlink("etc/hostname", "/x"),
+            E::file("proc", b""),
+        ])],
+        "amd64",
+    );
+    write_dir(d.path(), &b.layout(vec![m]));
+    let t = d.path().join("x.tar");
+    run_ok(&[
+        d.path().to_str().unwrap(),
+        "-o",
+        t.to_str().unwrap(),
+        "--docker-export",
+    ]);
+    let s = Snapshot::from_tar(std::fs::File::open(&t).unwrap()).unwrap();
+    let kind = |p: &str| s.nodes[p.as_bytes()].kind.name();
+    assert_eq!(kind("etc/hosts"), "directory");
+    assert_eq!(kind("etc/hostname"), "file");
+    assert_eq!(kind("proc"), "directory");
+    assert_eq!(kind("w"), "directory");
+    assert_eq!(
+        s.nodes[&b"etc/mtab"[..]].kind,
+        flatten::snapshot::NodeKind::Symlink(b"/proc/mounts".to_vec())
+    );
+    let f = &s.nodes[&b".dockerenv"[..]];
+    assert_eq!((f.mode, f.uid, f.gid), (0o755, 0, 0));
+}

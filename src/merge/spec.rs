@@ -546,3 +546,85 @@ impl Spec {
         out
     }
 }
+
+/// What stands at a path, for rules that depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    Missing,
+    Dir,
+    Other,
+}
+
+/// What `docker create` puts into a container on top of the image (moby's init layer):
+/// empty `0755 root` files, the `/etc/mtab` link, the runtime's mount points.
+const INIT_FILES: &[&str] = &[
+    ".dockerenv",
+    "dev/console",
+    "etc/hostname",
+    "etc/hosts",
+    "etc/resolv.conf",
+];
+const INIT_DIRS: &[&str] = &["dev/pts", "dev/shm", "proc", "sys"];
+
+impl Spec {
+    fn standing(&mut self, path: &RelPath) -> Result<Standing, String> {
+        let Some(name) = path.file_name() else {
+            return Ok(Standing::Dir);
+        };
+        let Some(parent) = self.resolve(&path.parent(), false)? else {
+            return Ok(Standing::Missing);
+        };
+        Ok(match self.dir(&parent).children.get(name) {
+            None => Standing::Missing,
+            Some(Node::Dir(_)) => Standing::Dir,
+            Some(Node::Leaf { .. }) => Standing::Other,
+        })
+    }
+
+    /// Adds, as one more layer, what `docker create` adds to a container made from the
+    /// image, as moby does: the init files replace a file or symlink the image has there (a
+    /// directory stays); `/etc/mtab` becomes a link to `/proc/mounts` likewise; the mount
+    /// points are made where there is no directory; `workdir` (the config's WorkingDir) is
+    /// made if missing, resolved inside the root. Everything made is `0755 root:root`.
+    pub fn add_docker_init(&mut self, workdir: Option<&str>) -> Result<(), String> {
+        self.layer += 1;
+        let bare = Meta {
+            mode: 0o755,
+            ..Meta::default()
+        };
+        let empty = Content {
+            size: 0,
+            sha256: crate::snapshot::sha256(b""),
+            spooled: None,
+        };
+        for f in INIT_FILES {
+            let p = RelPath::parse(f.as_bytes()).map_err(|e| e.to_string())?;
+            if self.standing(&p)? != Standing::Dir {
+                self.put(&p, &Kind::File, &bare, empty)?;
+            }
+        }
+        let mtab = RelPath::parse(b"etc/mtab").map_err(|e| e.to_string())?;
+        if self.standing(&mtab)? != Standing::Dir {
+            self.put(
+                &mtab,
+                &Kind::Symlink(b"/proc/mounts".to_vec()),
+                &Meta {
+                    mode: 0o777,
+                    ..Meta::default()
+                },
+                empty,
+            )?;
+        }
+        for d in INIT_DIRS {
+            let p = RelPath::parse(d.as_bytes()).map_err(|e| e.to_string())?;
+            if self.standing(&p)? != Standing::Dir {
+                self.put(&p, &Kind::Dir, &bare, empty)?;
+            }
+        }
+        if let Some(w) = workdir.filter(|w| !w.trim_matches('/').is_empty()) {
+            let p = RelPath::parse(w.as_bytes()).map_err(|e| format!("WORKDIR {w:?}: {e}"))?;
+            self.resolve(&p, true)?;
+        }
+        Ok(())
+    }
+}

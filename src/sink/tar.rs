@@ -11,9 +11,16 @@ use crate::snapshot::NodeKind;
 
 const BLOCK: usize = 512;
 
-/// Writes every entry of `spec` (a model made with [`Spec::spooling`]) to `out`.
-pub fn write(spec: &Spec, out: &mut dyn Write) -> io::Result<()> {
-    for e in spec.list() {
+/// Writes every entry of `spec` (a model made with [`Spec::spooling`]) to `out`. With
+/// `docker_export`, as `docker export` writes them: mtimes in whole seconds and no xattr but
+/// `security.capability`.
+pub fn write(spec: &Spec, docker_export: bool, out: &mut dyn Write) -> io::Result<()> {
+    for mut e in spec.list() {
+        if docker_export {
+            e.meta.mtime.nanos = 0;
+            e.meta.atime = None;
+            e.meta.xattrs.retain(|(k, _)| k == b"security.capability");
+        }
         entry(spec, &e, out)?;
     }
     out.write_all(&[0; 2 * BLOCK])?;
