@@ -14,6 +14,9 @@ use crate::merge::spec::Spec;
 fn build(image: &Image, mut spec: Spec, verify: bool) -> Result<Spec> {
     for (index, l) in image.layers.iter().enumerate() {
         let at = image.layer_ref(index);
+        if !verify && !spec.keeps_content() && seek_through(image, index, &mut spec)? {
+            continue;
+        }
         let mut decoded =
             Decoded::new(image.open_layer(index)?, &l.expected).map_err(|e| e.in_layer(&at))?;
         spec.apply_layer_at(decoded.reader())
@@ -56,4 +59,26 @@ pub fn write_tar(
             .map_err(|e| Error::input(format!("cannot add what docker create adds: {e}")))?;
     }
     crate::sink::tar::write(&spec, docker_export, out).ctx(|| "cannot write the tar output".into())
+}
+
+/// Headers only, seeking over file data, when nothing needs the bytes (no digest to check,
+/// no content kept) and the layer is an uncompressed tar. Returns whether it did.
+fn seek_through(image: &Image, index: usize, spec: &mut Spec) -> Result<bool> {
+    use std::io::{Read, Seek};
+    let at = image.layer_ref(index);
+    let mut blob = image.open_layer_seekable(index)?;
+    let mut head = [0u8; 6];
+    let n = blob
+        .read(&mut head)
+        .map_err(|e| Error::io("cannot read layer", e).in_layer(&at))?;
+    if crate::layer::sniff(&head[..n]).map_err(|e| e.in_layer(&at))?
+        != crate::layer::Compression::None
+    {
+        return Ok(false);
+    }
+    blob.rewind()
+        .map_err(|e| Error::io("cannot read layer", e).in_layer(&at))?;
+    spec.apply_layer_seekable(blob)
+        .map_err(|(entry, msg)| Error::input(format!("entry {entry}: {msg}")).in_layer(&at))?;
+    Ok(true)
 }

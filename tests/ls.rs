@@ -125,3 +125,22 @@ fn ls_names_the_layer_each_path_came_from_and_filters_by_path() {
     let out = bin().arg("ls").arg(&image).arg("nope").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn ls_without_verification_seeks_over_data_and_lists_the_same() {
+    let cases = testdata("docker/cases.tar");
+    for case in [
+        "whiteout-dir",
+        "hardlink-2002",
+        "long-names",
+        "special-files",
+    ] {
+        let r = format!("flatten-test/{case}:latest");
+        let verified = ls_json(&[&cases, "--image", &r]);
+        let seeked = ls_json(&[&cases, "--image", &r, "--no-verify"]);
+        assert_eq!(verified, seeked, "{case}");
+    }
+    // Compressed layers cannot be seeked: they are read, with the same result.
+    let layout = format!("oci:{}:whiteout-file", testdata("skopeo/oci-layout"));
+    assert_eq!(ls_json(&[&layout]), ls_json(&[&layout, "--no-verify"]));
+}

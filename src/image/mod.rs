@@ -113,6 +113,14 @@ impl Image {
             .map_err(|e| e.in_layer(&self.layer_ref(index)))
     }
 
+    /// Opens the raw blob of layer `index` for reading with seeks.
+    pub fn open_layer_seekable(&self, index: usize) -> Result<Box<dyn store::ReadSeek>> {
+        let l = &self.layers[index];
+        self.store
+            .open_seekable(&l.path)
+            .map_err(|e| e.in_layer(&self.layer_ref(index)))
+    }
+
     /// The stored size of layer `index`, if known.
     pub fn layer_size(&self, index: usize) -> Option<u64> {
         let l = &self.layers[index];

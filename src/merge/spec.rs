@@ -123,6 +123,12 @@ impl Spec {
         }
     }
 
+    /// True when the model keeps file contents (hashes or a spool), so layers must be read
+    /// whole.
+    pub fn keeps_content(&self) -> bool {
+        self.hash || self.spool.is_some()
+    }
+
     /// Reads the content of a listed file from the spool.
     pub fn read_content(
         &self,
@@ -162,14 +168,33 @@ impl Spec {
     /// Like [`Spec::apply_layer`], but an error also tells which entry (from 0) failed.
     pub fn apply_layer_at(&mut self, tar: impl Read) -> Result<(), (usize, String)> {
         let mut index = 0;
-        self.apply_entries(tar, &mut index).map_err(|e| (index, e))
+        let mut ar = tar::Archive::new(tar);
+        let entries = ar.entries().map_err(|e| (0, e.to_string()))?;
+        self.apply_entries(entries, &mut index)
+            .map_err(|e| (index, e))
     }
 
-    fn apply_entries(&mut self, tar: impl Read, index: &mut usize) -> Result<(), String> {
+    /// Like [`Spec::apply_layer_at`] for a seekable uncompressed layer: in a model that keeps
+    /// no content, file data is seeked over instead of read.
+    pub fn apply_layer_seekable<R: Read + std::io::Seek>(
+        &mut self,
+        tar: R,
+    ) -> Result<(), (usize, String)> {
+        let mut index = 0;
+        let mut ar = tar::Archive::new(tar);
+        let entries = ar.entries_with_seek().map_err(|e| (0, e.to_string()))?;
+        self.apply_entries(entries, &mut index)
+            .map_err(|e| (index, e))
+    }
+
+    fn apply_entries<R: Read>(
+        &mut self,
+        entries: tar::Entries<'_, R>,
+        index: &mut usize,
+    ) -> Result<(), String> {
         self.layer += 1;
         let mut plnk = false;
-        let mut ar = tar::Archive::new(tar);
-        for (i, entry) in ar.entries().map_err(|e| e.to_string())?.enumerate() {
+        for (i, entry) in entries.enumerate() {
             *index = i;
             let mut entry = entry.map_err(|e| e.to_string())?;
             let h = match read_header(&mut entry).map_err(|e| e.to_string())? {
