@@ -403,27 +403,25 @@ pub struct DiffOptions {
     pub ignore_if_one_sided: Vec<String>,
 }
 
-/// What `docker create` adds to a container (moby's init layer and the container's own
-/// files), which `docker export` includes and an image does not.
-pub const DOCKER_INIT_PATHS: &[&str] = &[
-    ".dockerenv",
-    "dev/console",
-    "dev/pts",
-    "dev/shm",
-    "etc/hostname",
-    "etc/hosts",
-    "etc/mtab",
-    "etc/resolv.conf",
-    "proc",
-    "sys",
-];
+/// What `docker create` adds to a container (moby's init layer), which `docker export`
+/// includes and an image does not.
+pub fn docker_init_paths() -> Vec<&'static str> {
+    use crate::merge::{DOCKER_INIT_DIRS, DOCKER_INIT_FILES, DOCKER_INIT_MTAB};
+    let mut v: Vec<&str> = DOCKER_INIT_FILES
+        .iter()
+        .chain(DOCKER_INIT_DIRS)
+        .copied()
+        .collect();
+    v.push(DOCKER_INIT_MTAB.0);
+    v
+}
 
 impl DiffOptions {
     /// Leaves out what the container runtime adds (and the mtimes of the directories it
     /// adds to: `/`, `/dev`, `/etc`); `/dev` itself only when one side lacks it.
     pub fn ignore_docker_init(&mut self) {
         self.ignore
-            .extend(DOCKER_INIT_PATHS.iter().map(|p| p.to_string()));
+            .extend(docker_init_paths().iter().map(|p| p.to_string()));
         self.ignore_mtime_of
             .extend(["dev", "etc"].map(str::to_owned));
         self.ignore_if_one_sided.push("dev".to_owned());

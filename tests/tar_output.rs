@@ -153,7 +153,7 @@ fn tar_output_needs_no_privileges_and_keeps_owners_and_devices() {
 
 #[test]
 fn docker_export_mode_gives_what_docker_export_gives() {
-    use flatten::snapshot::{DiffOptions, DOCKER_INIT_PATHS};
+    use flatten::snapshot::{docker_init_paths, DiffOptions};
     let cases = testdata("docker/cases.tar");
     let mut failures = Vec::new();
     let mut count = 0;
@@ -184,10 +184,10 @@ fn docker_export_mode_gives_what_docker_export_gives() {
             mtime: Mtime::Seconds,
             ..DiffOptions::default()
         };
-        opts.ignore_mtime_of = DOCKER_INIT_PATHS
-            .iter()
-            .chain(&["dev", "etc"])
-            .map(|p| p.to_string())
+        opts.ignore_mtime_of = docker_init_paths()
+            .into_iter()
+            .chain(["dev", "etc"])
+            .map(str::to_owned)
             .collect();
         let d = ours.diff_with(&theirs, &opts);
         if !d.is_empty() {

@@ -23,6 +23,20 @@ pub const AUFS_META_PREFIX: &[u8] = b".wh..wh.";
 /// The AUFS directory whose files may serve as hardlink targets.
 pub const AUFS_PLNK_DIR: &[u8] = b".wh..wh.plnk";
 
+/// What `docker create` puts into every container (moby's init layer): empty `0755 root`
+/// files that replace a file or symlink of the image but not a directory,
+pub const DOCKER_INIT_FILES: &[&str] = &[
+    ".dockerenv",
+    "dev/console",
+    "etc/hostname",
+    "etc/hosts",
+    "etc/resolv.conf",
+];
+/// directories made where the image has none,
+pub const DOCKER_INIT_DIRS: &[&str] = &["dev/pts", "dev/shm", "proc", "sys"];
+/// and this symlink, placed like the files.
+pub const DOCKER_INIT_MTAB: (&str, &str) = ("etc/mtab", "/proc/mounts");
+
 /// What one layer entry asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {

@@ -580,17 +580,6 @@ enum Standing {
     Other,
 }
 
-/// What `docker create` puts into a container on top of the image (moby's init layer):
-/// empty `0755 root` files, the `/etc/mtab` link, the runtime's mount points.
-const INIT_FILES: &[&str] = &[
-    ".dockerenv",
-    "dev/console",
-    "etc/hostname",
-    "etc/hosts",
-    "etc/resolv.conf",
-];
-const INIT_DIRS: &[&str] = &["dev/pts", "dev/shm", "proc", "sys"];
-
 impl Spec {
     fn standing(&mut self, path: &RelPath) -> Result<Standing, String> {
         let Some(name) = path.file_name() else {
@@ -622,7 +611,7 @@ impl Spec {
             sha256: crate::snapshot::sha256(b""),
             spooled: None,
         };
-        for f in INIT_FILES {
+        for f in super::DOCKER_INIT_FILES {
             let p = RelPath::parse(f.as_bytes()).map_err(|e| e.to_string())?;
             if self.standing(&p)? != Standing::Dir {
                 self.put(&p, &Kind::File, &bare, empty)?;
@@ -640,7 +629,7 @@ impl Spec {
                 empty,
             )?;
         }
-        for d in INIT_DIRS {
+        for d in super::DOCKER_INIT_DIRS {
             let p = RelPath::parse(d.as_bytes()).map_err(|e| e.to_string())?;
             if self.standing(&p)? != Standing::Dir {
                 self.put(&p, &Kind::Dir, &bare, empty)?;
