@@ -24,6 +24,8 @@ pub struct LayerStats {
 /// Applies layers, bottom first, into one directory.
 pub struct Applier {
     target: Target,
+    /// Keep only what `docker export` keeps: whole-second times, `security.capability`.
+    export_rules: bool,
 }
 
 impl Applier {
@@ -31,7 +33,62 @@ impl Applier {
     pub fn new(dir: &Path, strategy: Strategy) -> Result<Applier> {
         Ok(Applier {
             target: Target::open(dir, strategy)?,
+            export_rules: false,
         })
+    }
+
+    /// From now on, keep of each entry only what `docker export` keeps: mtimes in whole
+    /// seconds and no xattr but `security.capability`.
+    pub fn export_rules(&mut self) {
+        self.export_rules = true;
+    }
+
+    /// Adds what `docker create` adds to a container (see [`crate::merge::DOCKER_INIT_FILES`]
+    /// and the rules in `docs/commands.md`), after the image's layers.
+    pub fn add_docker_init(&mut self, workdir: Option<&str>) -> Result<()> {
+        use crate::fs::Standing;
+        use crate::layer::entry::{Header, Meta};
+        use crate::merge::{DOCKER_INIT_DIRS, DOCKER_INIT_FILES, DOCKER_INIT_MTAB};
+        self.target.begin_layer();
+        let header = |name: &str, kind: Kind, mode: u32| Header {
+            name: name.as_bytes().to_vec(),
+            size: 0,
+            kind,
+            meta: Meta {
+                mode,
+                ..Meta::default()
+            },
+        };
+        let path = |p: &str| RelPath::parse(p.as_bytes());
+        for f in DOCKER_INIT_FILES {
+            if self.target.standing(&path(f)?)? != Standing::Dir {
+                self.target.put(
+                    &path(f)?,
+                    &header(f, Kind::File, 0o755),
+                    &mut std::io::empty(),
+                )?;
+            }
+        }
+        let (mtab, mounts) = DOCKER_INIT_MTAB;
+        if self.target.standing(&path(mtab)?)? != Standing::Dir {
+            let h = header(mtab, Kind::Symlink(mounts.as_bytes().to_vec()), 0o777);
+            self.target.put(&path(mtab)?, &h, &mut std::io::empty())?;
+        }
+        for d in DOCKER_INIT_DIRS {
+            if self.target.standing(&path(d)?)? != Standing::Dir {
+                self.target.put(
+                    &path(d)?,
+                    &header(d, Kind::Dir, 0o755),
+                    &mut std::io::empty(),
+                )?;
+            }
+        }
+        if let Some(w) = workdir.filter(|w| !w.trim_matches('/').is_empty()) {
+            let p = RelPath::parse(w.as_bytes())
+                .map_err(|e| Error::input(format!("WORKDIR {w:?}: {}", e.message())))?;
+            self.target.make_dirs(&p)?;
+        }
+        Ok(())
     }
 
     /// Applies one layer blob (plain, gzip or zstd) and checks it against `expected` when
@@ -79,10 +136,18 @@ impl Applier {
             let name = entry.path_bytes().into_owned();
             last.clone_from(&name);
             let at = |e: Error| e.at_entry(&name);
-            let header = match read_header(&mut entry).map_err(at)? {
+            let mut header = match read_header(&mut entry).map_err(at)? {
                 Parsed::Entry(h) => h,
                 Parsed::Skip => continue,
             };
+            if self.export_rules {
+                header.meta.mtime.nanos = 0;
+                header.meta.atime = None;
+                header
+                    .meta
+                    .xattrs
+                    .retain(|(k, _)| k == b"security.capability");
+            }
             stats.entries += 1;
             match classify(&header.name).map_err(at)? {
                 Change::Put(path) => self.target.put(&path, &header, &mut entry).map_err(at)?,

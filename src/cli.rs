@@ -142,6 +142,7 @@ impl Choice {
             },
             verify: !self.no_verify,
             strategy: strategy_from_env(),
+            docker_export: false,
         };
         let image = Image::open(&input, &options.selector, options.verify)?;
         Ok((image, options))
@@ -201,10 +202,10 @@ struct Args {
     #[arg(short, long, value_name = "FILE", conflicts_with = "target")]
     output: Option<PathBuf>,
 
-    /// With -o: also add what `docker create` puts into a container (/.dockerenv,
-    /// /etc/hosts, /proc, the WORKDIR, …) and keep only what `docker export` keeps (whole
-    /// seconds, security.capability), so the tar is what `docker export` gives.
-    #[arg(long, requires = "output")]
+    /// Also add what `docker create` puts into a container (/.dockerenv, /etc/hosts, /proc,
+    /// the WORKDIR, …) and keep only what `docker export` keeps (whole seconds,
+    /// security.capability): the result is what `docker export` of a new container gives.
+    #[arg(long)]
     docker_export: bool,
 
     #[command(flatten)]
@@ -587,7 +588,8 @@ fn run(args: &Args) -> Result<ExitCode> {
     let Some(target) = &args.target else {
         return Err(Error::usage("give TARGET or --output"));
     };
-    let (image, options) = args.choice.open(image)?;
+    let (image, mut options) = args.choice.open(image)?;
+    options.docker_export = args.docker_export;
     crate::prepare_target(target)?;
     // From here on an interrupt must not kill us mid-write: stop cleanly and say so.
     install_interrupt_handler();

@@ -50,6 +50,9 @@ pub struct Options {
     /// Check every digest the image names (on by default).
     pub verify: bool,
     pub strategy: Strategy,
+    /// Add what `docker create` adds and keep only what `docker export` keeps, so the tree is
+    /// that of `docker export` of a new container made from the image.
+    pub docker_export: bool,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             selector: Selector::default(),
             verify: true,
             strategy: Strategy::Auto,
+            docker_export: false,
         }
     }
 }
@@ -107,6 +111,9 @@ pub fn flatten_image(
 ) -> Result<Report> {
     let start = Instant::now();
     let mut applier = apply::Applier::new(target, options.strategy)?;
+    if options.docker_export {
+        applier.export_rules();
+    }
     let mut report = Report {
         layers: image.layers.len(),
         ..Report::default()
@@ -124,6 +131,14 @@ pub fn flatten_image(
         report.entries += stats.entries;
         report.bytes += measured.size;
         observer.layer_done(index);
+    }
+    if options.docker_export {
+        let workdir = image
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.working_dir.as_deref());
+        applier.add_docker_init(workdir)?;
     }
     report.unreproduced = applier.finish()?;
     report.elapsed = start.elapsed();

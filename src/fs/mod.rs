@@ -43,6 +43,14 @@ const IMPLICIT_DIR: DirMeta = DirMeta {
     mtime: Timestamp { secs: 0, nanos: 0 },
 };
 
+/// What stands at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Missing,
+    Dir,
+    Other,
+}
+
 /// What an unprivileged run (or a filesystem without xattr support) could not reproduce.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Unreproduced {
@@ -134,6 +142,29 @@ impl Target {
     /// True when owners and device nodes can be reproduced.
     pub fn privileged(&self) -> bool {
         self.privileged
+    }
+
+    /// Whether `path` is missing, a directory, or something else (not following a final
+    /// symlink); a parent that is missing or not a directory makes it missing.
+    pub fn standing(&mut self, path: &RelPath) -> Result<Standing> {
+        let Some(name) = path.file_name() else {
+            return Ok(Standing::Dir);
+        };
+        let Some(parent) = self.res.dir(&path.parent(), None)? else {
+            return Ok(Standing::Missing);
+        };
+        let st = lstat_at(parent.fd(), name).ctx(|| format!("cannot look up {path}"))?;
+        Ok(match st {
+            None => Standing::Missing,
+            Some(st) if file_type(&st) == SFlag::S_IFDIR => Standing::Dir,
+            Some(_) => Standing::Other,
+        })
+    }
+
+    /// Makes directory `path` and any missing parents (`0755 root`), resolving it inside the
+    /// root like an entry's parent.
+    pub fn make_dirs(&mut self, path: &RelPath) -> Result<()> {
+        self.parent_for_write(path).map(drop)
     }
 
     /// Starts a new layer: whiteouts from now on spare only what it writes.
