@@ -121,18 +121,9 @@ fn tar_output_needs_no_privileges_and_keeps_owners_and_devices() {
     );
     std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o644)).unwrap();
     let t = d.path().join("out.tar");
-    let mut cmd = bin();
-    cmd.arg(&image).arg("-o").arg(&t);
-    let out = if nix::unistd::Uid::effective().is_root() {
-        std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(cmd.get_program())
-            .args(cmd.get_args())
-            .output()
-            .unwrap()
-    } else {
-        cmd.output().unwrap()
-    };
+    let out = as_user(bin().arg(&image).arg("-o").arg(&t))
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -5,22 +5,8 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::process::Command;
 
 use common::*;
-
-fn as_user(cmd: &mut Command) -> Command {
-    let mut c = if nix::unistd::Uid::effective().is_root() {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-        c.arg(cmd.get_program());
-        c
-    } else {
-        Command::new(cmd.get_program())
-    };
-    c.args(cmd.get_args());
-    c
-}
 
 #[test]
 fn unprivileged_run_reproduces_all_it_can_and_says_what_it_could_not() {

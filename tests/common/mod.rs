@@ -271,3 +271,17 @@ pub fn testdata(p: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// `cmd` run as `nobody` when we are root (CI), else as ourselves.
+pub fn as_user(cmd: &mut std::process::Command) -> std::process::Command {
+    let mut c = if nix::unistd::Uid::effective().is_root() {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+        c.arg(cmd.get_program());
+        c
+    } else {
+        std::process::Command::new(cmd.get_program())
+    };
+    c.args(cmd.get_args());
+    c
+}
