@@ -80,6 +80,8 @@ impl Unreproduced {
 pub struct Target {
     res: Resolver,
     privileged: bool,
+    /// Who we are, for telling which owners an unprivileged run could not give.
+    me: (u32, u32),
     dirs: BTreeMap<Vec<u8>, DirMeta>,
     /// What the current layer wrote, so that its whiteouts spare it.
     written: LayerPaths,
@@ -132,6 +134,7 @@ impl Target {
         Ok(Target {
             res: Resolver::new(root, strategy),
             privileged: Uid::effective().is_root(),
+            me: (Uid::effective().as_raw(), Gid::effective().as_raw()),
             dirs: BTreeMap::new(),
             written: LayerPaths::new(),
             unreproduced: Unreproduced::default(),
@@ -577,7 +580,7 @@ impl Target {
     }
 
     fn owner_skipped(&mut self, phys: &[u8], meta: &Meta) {
-        if meta.uid != Uid::effective().as_raw() || meta.gid != Gid::effective().as_raw() {
+        if (meta.uid, meta.gid) != self.me {
             if self.unreproduced.owners == 0 {
                 self.unreproduced.example(format!(
                     "owner {}:{} of {}",
