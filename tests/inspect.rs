@@ -6,17 +6,7 @@ mod common;
 use common::*;
 
 fn inspect_json(args: &[&str]) -> serde_json::Value {
-    let out = bin()
-        .arg("inspect")
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = ok(bin().arg("inspect").arg("--json").args(args));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 

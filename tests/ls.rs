@@ -8,12 +8,7 @@ use flatten::snapshot::Snapshot;
 use flatten::{Input, Options, Selector};
 
 fn ls_json(args: &[&str]) -> Vec<serde_json::Value> {
-    let out = bin().arg("ls").arg("--json").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = ok(bin().arg("ls").arg("--json").args(args));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-
 use common::*;
 use flatten::snapshot::{Mtime, Snapshot};
 
@@ -35,12 +33,7 @@ fn images() -> Vec<(String, Option<String>)> {
 }
 
 fn run_ok(args: &[&str]) {
-    let out = bin().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(bin().args(args));
 }
 
 #[test]
@@ -108,8 +101,7 @@ fn gnu_tar_extracts_the_same_tree() {
 
 #[test]
 fn tar_output_needs_no_privileges_and_keeps_owners_and_devices() {
-    let d = tmp();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let d = shared_tmp();
     let image = docker_archive(
         d.path(),
         "img.tar",
@@ -119,16 +111,9 @@ fn tar_output_needs_no_privileges_and_keeps_owners_and_devices() {
             E::file("long/".repeat(40).trim_end_matches('/'), b""),
         ])],
     );
-    std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o644)).unwrap();
+    readable(&image);
     let t = d.path().join("out.tar");
-    let out = as_user(bin().arg(&image).arg("-o").arg(&t))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&mut as_user(bin().arg(&image).arg("-o").arg(&t)));
     let s = Snapshot::from_tar(std::fs::File::open(&t).unwrap()).unwrap();
     let owned = &s.nodes[&b"owned"[..]];
     assert_eq!((owned.uid, owned.gid), (1234, 5678));

@@ -10,8 +10,7 @@ use common::*;
 
 #[test]
 fn unprivileged_run_reproduces_all_it_can_and_says_what_it_could_not() {
-    let d = tmp();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let d = shared_tmp();
     let image = docker_archive(
         d.path(),
         "img.tar",
@@ -28,7 +27,7 @@ fn unprivileged_run_reproduces_all_it_can_and_says_what_it_could_not() {
             ]),
         ],
     );
-    std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o644)).unwrap();
+    readable(&image);
     let target = d.path().join("root");
     let out = as_user(bin().arg("-q").arg(&image).arg(&target))
         .output()
@@ -55,8 +54,7 @@ fn unprivileged_run_reproduces_all_it_can_and_says_what_it_could_not() {
 #[test]
 fn unprivileged_run_is_just_as_confined() {
     // The canary is the user's own and writable: only confinement protects it.
-    let d = tmp();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let d = shared_tmp();
     let outside = d.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
     std::fs::write(outside.join("canary"), b"mine").unwrap();
@@ -84,16 +82,9 @@ fn unprivileged_run_is_just_as_confined() {
             ]),
         ],
     );
-    std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o644)).unwrap();
+    readable(&image);
     let target = d.path().join("root");
-    let out = as_user(bin().arg("-q").arg(&image).arg(&target))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&mut as_user(bin().arg("-q").arg(&image).arg(&target)));
     assert_eq!(std::fs::read(outside.join("canary")).unwrap(), b"mine");
     assert_eq!(
         std::fs::metadata(outside.join("canary"))

@@ -285,3 +285,29 @@ pub fn as_user(cmd: &mut std::process::Command) -> std::process::Command {
     c.args(cmd.get_args());
     c
 }
+
+/// Runs `cmd`, requires success (showing its stderr otherwise) and returns its output.
+pub fn ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A temporary directory that `nobody` may write into, for the unprivileged runs.
+pub fn shared_tmp() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tmp();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    d
+}
+
+/// Makes `path` readable by everyone (the archives the unprivileged runs read).
+pub fn readable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
