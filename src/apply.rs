@@ -1,183 +1,717 @@
-//! The applier: reads each layer's entries in tar order and turns them, through the rules in
-//! [`crate::merge`], into writes and removals on the [`Target`].
+//! The applier: writes the merged tree once, each file from the one layer entry whose content
+//! survives.
+//!
+//! 1. **Read, top layer first.** Each entry's header is kept as a [`Record`]. A file's content
+//!    is written at its path, with its metadata, unless a layer above (already read) deletes
+//!    or replaces it ([`Upper`]); the bytes of dead files are read past, never written.
+//! 2. **Plan.** The rules run bottom-up over the records alone ([`Plan`]), giving the final
+//!    tree and, for each file, the entry its content comes from.
+//! 3. **Reconcile.** What step 1 wrote is checked against the plan: files at their final path
+//!    stay; a file needed elsewhere (the path guess of step 1 was wrong, as when a lower layer
+//!    turns a directory into a symlink) waits in a staging directory; anything else is removed.
+//!    A surviving file whose content step 1 skipped (a hardlink kept it alive) is read again
+//!    from its layer into staging. For real images these lists are empty.
+//! 4. **Write the rest**, depth first from the plan: directories, symlinks, devices, fifos,
+//!    hardlinks and staged files, each directory's mode and times after its contents.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, ErrorKind, LayerRef, Result};
+use crate::fs::resolve::{join, show};
 use crate::fs::{Strategy, Target, Unreproduced};
-use crate::layer::entry::{read_header, Kind, Parsed};
-use crate::layer::{Decoded, Expected, Measured};
-use crate::merge::{classify, Change, RelPath, AUFS_PLNK_DIR};
+use crate::layer::entry::{read_header, Header, Kind, Parsed};
+use crate::layer::{Decoded, Expected};
+use crate::merge::plan::{NodeKind, Origin, Plan, Record, Source, ROOT};
+use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
+use crate::merge::{classify, Change, RelPath};
+use crate::Observer;
 
 /// Set from a signal handler to stop between entries.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// Counts of one layer's work.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LayerStats {
-    pub entries: u64,
-    pub whiteouts: u64,
+/// The layers of an image, bottom first, as the applier reads them.
+pub trait Layers {
+    fn count(&self) -> usize;
+    /// The stored blob of layer `index` (plain, gzip or zstd).
+    fn open(&self, index: usize) -> Result<Box<dyn Read + Send + '_>>;
+    /// How errors name layer `index`.
+    fn layer_ref(&self, index: usize) -> LayerRef;
+    /// The digests layer `index` must have.
+    fn expected(&self, index: usize) -> Expected;
+    /// The stored size of layer `index`, when known (for progress).
+    fn size(&self, _index: usize) -> Option<u64> {
+        None
+    }
 }
 
-/// Applies layers, bottom first, into one directory.
-pub struct Applier {
+impl Layers for crate::Image {
+    fn count(&self) -> usize {
+        self.layers.len()
+    }
+    fn open(&self, index: usize) -> Result<Box<dyn Read + Send + '_>> {
+        self.open_layer(index)
+    }
+    fn layer_ref(&self, index: usize) -> LayerRef {
+        crate::Image::layer_ref(self, index)
+    }
+    fn expected(&self, index: usize) -> Expected {
+        self.layers[index].expected.clone()
+    }
+    fn size(&self, index: usize) -> Option<u64> {
+        self.layer_size(index)
+    }
+}
+
+/// Layer blobs in memory, bottom first, with no digests to check.
+pub struct InMemory<'a>(pub &'a [Vec<u8>]);
+
+impl Layers for InMemory<'_> {
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+    fn open(&self, index: usize) -> Result<Box<dyn Read + Send + '_>> {
+        Ok(Box::new(&self.0[index][..]))
+    }
+    fn layer_ref(&self, index: usize) -> LayerRef {
+        LayerRef {
+            index,
+            digest: None,
+        }
+    }
+    fn expected(&self, _index: usize) -> Expected {
+        Expected::default()
+    }
+}
+
+/// How to apply.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Check each layer against the digests the image gives.
+    pub verify: bool,
+    pub strategy: Strategy,
+    /// Keep only what `docker export` keeps and add what `docker create` adds, with this
+    /// WORKDIR (see `docs/commands.md`).
+    pub docker_export: Option<Option<String>>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub entries: u64,
+    pub whiteouts: u64,
+    /// Uncompressed bytes read from all layers.
+    pub bytes: u64,
+    /// Content bytes written (each surviving file once, unless a guess was wrong).
+    pub written: u64,
+    /// Content bytes of files that upper layers delete or replace, read past unwritten.
+    pub skipped: u64,
+    /// Layers read a second time for content the first reading skipped.
+    pub reread: usize,
+    pub unreproduced: Unreproduced,
+}
+
+/// What step 1 left at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disk {
+    Absent,
+    Dir,
+    File(Source),
+}
+
+/// Applies `layers` into `dir`, an existing empty directory. On error the directory holds
+/// whatever was written up to then.
+pub fn apply(
+    layers: &dyn Layers,
+    dir: &Path,
+    settings: &Settings,
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
+    let mut a = Applier {
+        target: Target::open(dir, settings.strategy)?,
+        upper: Upper::new(),
+        disk: vec![Disk::Absent],
+        records: vec![Vec::new(); layers.count()],
+        export_rules: settings.docker_export.is_some(),
+        out: Outcome::default(),
+    };
+    let count = layers.count();
+    for index in (0..count).rev() {
+        observer.layer_start(index, count, layers.size(index));
+        let layer = layers.layer_ref(index);
+        let blob = Progress {
+            inner: layers.open(index)?,
+            observer: &mut *observer,
+        };
+        let expected = layers.expected(index);
+        let mut decoded =
+            Decoded::new(Box::new(blob), &expected).map_err(|e| e.in_layer(&layer))?;
+        a.read_layer(index, decoded.reader())
+            .map_err(|e| e.in_layer(&layer))?;
+        let measured = decoded.finish().map_err(|e| e.in_layer(&layer))?;
+        if settings.verify {
+            measured.verify(&expected).map_err(|e| e.in_layer(&layer))?;
+        }
+        a.out.bytes += measured.size;
+        observer.layer_done(index);
+    }
+    let Applier {
+        mut target,
+        upper,
+        mut disk,
+        records,
+        mut out,
+        ..
+    } = a;
+    let mut plan = Plan::build(&records).map_err(|(s, e)| {
+        let entry = match &records[s.layer as usize][s.entry as usize].change {
+            Change::Put(p) | Change::Whiteout(p) | Change::Opaque(p) | Change::AufsLink(p) => {
+                p.display()
+            }
+            Change::AufsMeta => String::new(),
+        };
+        e.at_entry(entry.as_bytes())
+            .in_layer(&layers.layer_ref(s.layer as usize))
+    })?;
+    if let Some(workdir) = &settings.docker_export {
+        plan.add_docker_init(workdir.as_deref())?;
+    }
+    let mut w = Writer::new(&mut target, &plan, &upper, &mut disk)?;
+    w.reconcile()?;
+    out.reread = w.fetch_missing(layers, settings.verify)?;
+    w.write_tree()?;
+    out.unreproduced = target.finish();
+    Ok(out)
+}
+
+/// Step 1: reading layers from the top.
+struct Applier {
     target: Target,
-    /// Keep only what `docker export` keeps: whole-second times, `security.capability`.
+    upper: Upper,
+    /// What is on disk at each node of `upper`.
+    disk: Vec<Disk>,
+    records: Vec<Vec<Record>>,
     export_rules: bool,
+    out: Outcome,
+}
+
+/// Reads the entries of one uncompressed layer, calling `each` with the entry's number (as
+/// in [`Source::entry`]), its header and its content. Entries that carry nothing for the tree
+/// (PAX global headers) are not numbered.
+fn for_each_entry(
+    tar: &mut dyn Read,
+    export_rules: bool,
+    each: &mut dyn FnMut(u32, Header, &mut dyn Read) -> Result<()>,
+) -> Result<()> {
+    let mut archive = tar::Archive::new(tar);
+    let entries = archive
+        .entries()
+        .map_err(|e| Error::io("cannot read the layer as tar", e).with_kind(ErrorKind::Input))?;
+    let mut last: Vec<u8> = Vec::new();
+    let mut number = 0u32;
+    for entry in entries {
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
+        }
+        let mut entry = entry.map_err(|e| {
+            let after = if last.is_empty() {
+                "at its start".to_owned()
+            } else {
+                format!("after entry {}", show(&last))
+            };
+            Error::io(format!("corrupt tar {after}"), e).with_kind(ErrorKind::Input)
+        })?;
+        last = entry.path_bytes().into_owned();
+        let name = last.clone();
+        let mut header = match read_header(&mut entry).map_err(|e| e.at_entry(&name))? {
+            Parsed::Entry(h) => h,
+            Parsed::Skip => continue,
+        };
+        if export_rules {
+            header.meta.mtime.nanos = 0;
+            header.meta.atime = None;
+            header
+                .meta
+                .xattrs
+                .retain(|(k, _)| k == b"security.capability");
+        }
+        each(number, header, &mut entry).map_err(|e| e.at_entry(&name))?;
+        number += 1;
+    }
+    Ok(())
 }
 
 impl Applier {
-    /// Starts writing into `dir`, an existing empty directory.
-    pub fn new(dir: &Path, strategy: Strategy) -> Result<Applier> {
-        Ok(Applier {
-            target: Target::open(dir, strategy)?,
-            export_rules: false,
+    fn read_layer(&mut self, index: usize, tar: &mut dyn Read) -> Result<()> {
+        let mut records = Vec::new();
+        let export_rules = self.export_rules;
+        for_each_entry(tar, export_rules, &mut |number, mut header, body| {
+            self.out.entries += 1;
+            let change = classify(&header.name)?;
+            let source = Source {
+                layer: index as u32,
+                entry: number,
+            };
+            let is_dir = header.kind == Kind::Dir;
+            match &change {
+                Change::Put(p) => {
+                    let id = self.upper.node(p);
+                    let masked = self.upper.masked(id, index, is_dir);
+                    self.upper.note_entry(id, index, is_dir);
+                    if header.kind == Kind::File
+                        && (masked || !self.place(id, p, &header, source, body)?)
+                    {
+                        self.out.skipped += header.size;
+                    }
+                }
+                // Not a path of the tree: not noted, so it masks nothing.
+                Change::AufsLink(p) if header.kind == Kind::File => {
+                    let id = self.upper.node(p);
+                    if self.upper.masked(id, index, false)
+                        || !self.place(id, p, &header, source, body)?
+                    {
+                        self.out.skipped += header.size;
+                    }
+                }
+                Change::Whiteout(p) => {
+                    self.out.whiteouts += 1;
+                    let id = self.upper.node(p);
+                    self.upper.note_whiteout(id, index);
+                }
+                Change::Opaque(p) => {
+                    self.out.whiteouts += 1;
+                    let id = self.upper.node(p);
+                    self.upper.note_opaque(id, index);
+                }
+                Change::AufsLink(_) | Change::AufsMeta => {}
+            }
+            header.name = Vec::new();
+            records.push(Record {
+                change,
+                kind: header.kind,
+                size: header.size,
+                meta: header.meta,
+            });
+            Ok(())
+        })?;
+        self.records[index] = records;
+        Ok(())
+    }
+
+    /// Writes a file that no layer above hides, at its path as named, if what is already on
+    /// disk allows it: parents that are directories (or missing), and at the path nothing or
+    /// an earlier entry of the same layer. Returns whether it was written.
+    fn place(
+        &mut self,
+        id: UpperId,
+        path: &RelPath,
+        h: &Header,
+        source: Source,
+        body: &mut dyn Read,
+    ) -> Result<bool> {
+        if path.is_root() {
+            return Ok(false);
+        }
+        self.disk.resize(self.upper.len(), Disk::Absent);
+        let mut cur = id;
+        while cur != UPPER_ROOT {
+            cur = self.upper.parent(cur);
+            if let Disk::File(_) = self.disk[cur as usize] {
+                return Ok(false);
+            }
+        }
+        let replace = match self.disk[id as usize] {
+            Disk::Absent => false,
+            Disk::File(s) if s.layer == source.layer => true,
+            Disk::File(_) | Disk::Dir => return Ok(false),
+        };
+        self.target.write_at(path, &h.meta, h.size, body, replace)?;
+        self.out.written += h.size;
+        self.disk[id as usize] = Disk::File(source);
+        let mut cur = id;
+        while cur != UPPER_ROOT {
+            cur = self.upper.parent(cur);
+            self.disk[cur as usize] = Disk::Dir;
+        }
+        Ok(true)
+    }
+}
+
+/// Where the content of a node of the plan is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Nowhere yet.
+    Unplaced,
+    /// At its first name; the path is kept when other names must link to it.
+    Placed(Option<Vec<u8>>),
+    /// In the staging directory under this name.
+    Staged,
+    /// A device an unprivileged run cannot make (nor link to).
+    Skipped,
+}
+
+/// Steps 3 and 4.
+struct Writer<'a, 'r> {
+    target: &'a mut Target,
+    plan: &'a Plan<'r>,
+    upper: &'a Upper,
+    disk: &'a mut Vec<Disk>,
+    state: Vec<State>,
+    links: Vec<u32>,
+    root: OwnedFd,
+    staging_name: Vec<u8>,
+    staging: Option<OwnedFd>,
+}
+
+impl<'a, 'r> Writer<'a, 'r> {
+    fn new(
+        target: &'a mut Target,
+        plan: &'a Plan<'r>,
+        upper: &'a Upper,
+        disk: &'a mut Vec<Disk>,
+    ) -> Result<Self> {
+        disk.resize(upper.len(), Disk::Absent);
+        // A name neither the tree nor anything written uses.
+        let mut staging_name = b".flatten-staging".to_vec();
+        let mut n = 0;
+        while plan.child(ROOT, &staging_name).is_some()
+            || upper.child(UPPER_ROOT, &staging_name).is_some()
+        {
+            n += 1;
+            staging_name = format!(".flatten-staging-{n}").into_bytes();
+        }
+        Ok(Writer {
+            root: target.open_root()?,
+            target,
+            plan,
+            upper,
+            disk,
+            state: vec![State::Unplaced; plan.inode_count()],
+            links: plan.link_counts(),
+            staging_name,
+            staging: None,
         })
     }
 
-    /// From now on, keep of each entry only what `docker export` keeps: mtimes in whole
-    /// seconds and no xattr but `security.capability`.
-    pub fn export_rules(&mut self) {
-        self.export_rules = true;
+    fn staging(&mut self) -> Result<&OwnedFd> {
+        if self.staging.is_none() {
+            let name = self.staging_name.clone();
+            self.target.mkdir(self.root.as_fd(), &name, &name)?;
+            self.staging = Some(self.target.open_dir(self.root.as_fd(), &name, &name)?);
+        }
+        Ok(self.staging.as_ref().expect("just made"))
     }
 
-    /// Adds what `docker create` adds to a container (see [`crate::merge::DOCKER_INIT_FILES`]
-    /// and the rules in `docs/commands.md`), after the image's layers.
-    pub fn add_docker_init(&mut self, workdir: Option<&str>) -> Result<()> {
-        use crate::fs::Standing;
-        use crate::layer::entry::{Header, Meta};
-        use crate::merge::{DOCKER_INIT_DIRS, DOCKER_INIT_FILES, DOCKER_INIT_MTAB};
-        self.target.begin_layer();
-        let header = |name: &str, kind: Kind, mode: u32| Header {
-            name: name.as_bytes().to_vec(),
-            size: 0,
-            kind,
-            meta: Meta {
-                mode,
-                ..Meta::default()
-            },
+    fn staged_name(inode: u32) -> Vec<u8> {
+        inode.to_string().into_bytes()
+    }
+
+    /// The surviving file inodes, by the entry their content comes from.
+    fn live_files(&self) -> HashMap<Source, u32> {
+        let mut live = HashMap::new();
+        for i in 0..self.plan.inode_count() as u32 {
+            if self.links[i as usize] == 0 {
+                continue; // replaced or deleted by a later entry
+            }
+            if let Origin::Entry(s) = self.plan.inode(i).origin {
+                if self.plan.record(s).kind == Kind::File {
+                    live.insert(s, i);
+                }
+            }
+        }
+        live
+    }
+
+    /// Step 3: keeps what step 1 wrote at its final path, stages what belongs elsewhere,
+    /// removes the rest.
+    fn reconcile(&mut self) -> Result<()> {
+        struct Frame {
+            name: Box<[u8]>,
+            unode: UpperId,
+            plan_dir: Option<u32>,
+            fd: OwnedFd,
+            path: Vec<u8>,
+            todo: Vec<(Box<[u8]>, UpperId)>,
+        }
+        let live = self.live_files();
+        let on_disk = |w: &Self, u: UpperId| -> Vec<(Box<[u8]>, UpperId)> {
+            w.upper
+                .children(u)
+                .filter(|(_, c)| w.disk[*c as usize] != Disk::Absent)
+                .map(|(n, c)| (n.into(), c))
+                .collect()
         };
-        let path = |p: &str| RelPath::parse(p.as_bytes());
-        for f in DOCKER_INIT_FILES {
-            if self.target.standing(&path(f)?)? != Standing::Dir {
-                self.target.put(
-                    &path(f)?,
-                    &header(f, Kind::File, 0o755),
-                    &mut std::io::empty(),
-                )?;
+        let mut stack = vec![Frame {
+            name: Box::default(),
+            unode: UPPER_ROOT,
+            plan_dir: Some(ROOT),
+            fd: self.target.open_root()?,
+            path: Vec::new(),
+            todo: on_disk(self, UPPER_ROOT),
+        }];
+        while let Some(top) = stack.last_mut() {
+            let Some((name, cu)) = top.todo.pop() else {
+                let done = stack.pop().expect("not empty");
+                if let (None, Some(parent)) = (done.plan_dir, stack.last()) {
+                    // Not a directory of the tree: everything below it is gone by now.
+                    let fd = parent.fd.try_clone().map_err(|e| Error::io("dup", e))?;
+                    self.target.rmdir(fd.as_fd(), &done.name, &done.path)?;
+                    self.disk[done.unode as usize] = Disk::Absent;
+                }
+                continue;
+            };
+            let phys = join(&top.path, &name);
+            let in_plan = top.plan_dir.and_then(|d| self.plan.child(d, &name));
+            match self.disk[cu as usize] {
+                Disk::Absent => {}
+                Disk::Dir => {
+                    let plan_dir =
+                        in_plan.filter(|&c| matches!(self.plan.kind(c), NodeKind::Dir { .. }));
+                    let fd = self.target.open_dir(top.fd.as_fd(), &name, &phys)?;
+                    let todo = on_disk(self, cu);
+                    stack.push(Frame {
+                        name,
+                        unode: cu,
+                        plan_dir,
+                        fd,
+                        path: phys,
+                        todo,
+                    });
+                }
+                Disk::File(s) => {
+                    let home = match in_plan.map(|c| self.plan.kind(c)) {
+                        Some(NodeKind::Leaf { inode })
+                            if self.plan.inode(*inode).origin == Origin::Entry(s) =>
+                        {
+                            Some(*inode)
+                        }
+                        _ => None,
+                    };
+                    if let Some(inode) = home {
+                        let keep = (self.links[inode as usize] > 1).then(|| phys.clone());
+                        self.state[inode as usize] = State::Placed(keep);
+                        continue;
+                    }
+                    let fd = top.fd.try_clone().map_err(|e| Error::io("dup", e))?;
+                    match live.get(&s) {
+                        Some(&inode) if self.state[inode as usize] == State::Unplaced => {
+                            let staged = Self::staged_name(inode);
+                            let staging = self
+                                .staging()?
+                                .try_clone()
+                                .map_err(|e| Error::io("dup", e))?;
+                            self.target.rename(
+                                fd.as_fd(),
+                                &name,
+                                staging.as_fd(),
+                                &staged,
+                                &phys,
+                            )?;
+                            self.state[inode as usize] = State::Staged;
+                        }
+                        _ => self.target.unlink(fd.as_fd(), &name, &phys)?,
+                    }
+                    self.disk[cu as usize] = Disk::Absent;
+                }
             }
-        }
-        let (mtab, mounts) = DOCKER_INIT_MTAB;
-        if self.target.standing(&path(mtab)?)? != Standing::Dir {
-            let h = header(mtab, Kind::Symlink(mounts.as_bytes().to_vec()), 0o777);
-            self.target.put(&path(mtab)?, &h, &mut std::io::empty())?;
-        }
-        for d in DOCKER_INIT_DIRS {
-            if self.target.standing(&path(d)?)? != Standing::Dir {
-                self.target.put(
-                    &path(d)?,
-                    &header(d, Kind::Dir, 0o755),
-                    &mut std::io::empty(),
-                )?;
-            }
-        }
-        if let Some(w) = workdir.filter(|w| !w.trim_matches('/').is_empty()) {
-            let p = RelPath::parse(w.as_bytes())
-                .map_err(|e| Error::input(format!("WORKDIR {w:?}: {}", e.message())))?;
-            self.target.make_dirs(&p)?;
         }
         Ok(())
     }
 
-    /// Applies one layer blob (plain, gzip or zstd) and checks it against `expected` when
-    /// `verify` is set. Errors carry the layer and the entry.
-    pub fn apply_layer(
-        &mut self,
-        layer: &LayerRef,
-        blob: Box<dyn Read + Send + '_>,
-        expected: &Expected,
-        verify: bool,
-    ) -> Result<(Measured, LayerStats)> {
-        let mut decoded = Decoded::new(blob, expected).map_err(|e| e.in_layer(layer))?;
-        let stats = self
-            .entries(decoded.reader())
-            .map_err(|e| e.in_layer(layer))?;
-        let measured = decoded.finish().map_err(|e| e.in_layer(layer))?;
-        if verify {
-            measured.verify(expected).map_err(|e| e.in_layer(layer))?;
+    /// Reads again, into staging, the content of surviving files that step 1 skipped.
+    /// Returns how many layers were read again.
+    fn fetch_missing(&mut self, layers: &dyn Layers, verify: bool) -> Result<usize> {
+        let mut missing: BTreeMap<u32, BTreeMap<u32, u32>> = BTreeMap::new();
+        for i in 0..self.plan.inode_count() as u32 {
+            if self.state[i as usize] != State::Unplaced || self.links[i as usize] == 0 {
+                continue;
+            }
+            if let Origin::Entry(s) = self.plan.inode(i).origin {
+                let r = self.plan.record(s);
+                if r.kind == Kind::File && r.size > 0 {
+                    missing.entry(s.layer).or_default().insert(s.entry, i);
+                }
+            }
         }
-        Ok((measured, stats))
+        for (&layer, wanted) in &missing {
+            let index = layer as usize;
+            let lref = layers.layer_ref(index);
+            let expected = layers.expected(index);
+            let staging = self
+                .staging()?
+                .try_clone()
+                .map_err(|e| Error::io("dup", e))?;
+            let mut decoded =
+                Decoded::new(layers.open(index)?, &expected).map_err(|e| e.in_layer(&lref))?;
+            let target = &mut *self.target;
+            let state = &mut self.state;
+            for_each_entry(decoded.reader(), false, &mut |number, _, body| {
+                if let Some(&inode) = wanted.get(&number) {
+                    let r = self.plan.record(Source {
+                        layer,
+                        entry: number,
+                    });
+                    let name = Self::staged_name(inode);
+                    target.write_new(staging.as_fd(), &name, &name, &r.meta, r.size, body)?;
+                    state[inode as usize] = State::Staged;
+                }
+                Ok(())
+            })
+            .map_err(|e| e.in_layer(&lref))?;
+            let measured = decoded.finish().map_err(|e| e.in_layer(&lref))?;
+            if verify {
+                measured.verify(&expected).map_err(|e| e.in_layer(&lref))?;
+            }
+            if let Some((_, &inode)) = wanted
+                .iter()
+                .find(|(_, &i)| self.state[i as usize] != State::Staged)
+            {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!("layer {layer} changed while read: inode {inode} not found again"),
+                ));
+            }
+        }
+        Ok(missing.len())
     }
 
-    /// Applies an uncompressed layer tar stream.
-    pub fn entries(&mut self, tar: &mut dyn Read) -> Result<LayerStats> {
-        self.target.begin_layer();
-        let mut stats = LayerStats::default();
-        let mut aufs_links = false;
-        let mut archive = tar::Archive::new(tar);
-        let entries = archive.entries().map_err(|e| {
-            Error::io("cannot read the layer as tar", e).with_kind(ErrorKind::Input)
-        })?;
-        let mut last: Vec<u8> = Vec::new();
-        for entry in entries {
-            if INTERRUPTED.load(Ordering::Relaxed) {
-                return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
-            }
-            let mut entry = entry.map_err(|e| {
-                let after = if last.is_empty() {
-                    "at its start".to_owned()
-                } else {
-                    format!("after entry {}", crate::fs::resolve::show(&last))
-                };
-                Error::io(format!("corrupt tar {after}"), e).with_kind(ErrorKind::Input)
-            })?;
-            let name = entry.path_bytes().into_owned();
-            last.clone_from(&name);
-            let at = |e: Error| e.at_entry(&name);
-            let mut header = match read_header(&mut entry).map_err(at)? {
-                Parsed::Entry(h) => h,
-                Parsed::Skip => continue,
+    /// Step 4: the tree, depth first, each directory's mode and times after its contents.
+    fn write_tree(&mut self) -> Result<()> {
+        struct Frame {
+            dir: u32,
+            unode: Option<UpperId>,
+            fd: OwnedFd,
+            path: Vec<u8>,
+            todo: Vec<(Box<[u8]>, u32)>,
+        }
+        let plan = self.plan;
+        let children = |d: u32| -> Vec<(Box<[u8]>, u32)> {
+            let mut v: Vec<(Box<[u8]>, u32)> =
+                plan.children(d).map(|(n, c)| (n.into(), c)).collect();
+            v.reverse();
+            v
+        };
+        let root_origin = match plan.kind(ROOT) {
+            NodeKind::Dir { origin, .. } => *origin,
+            NodeKind::Leaf { .. } => unreachable!("the root is a directory"),
+        };
+        let root_meta =
+            matches!(root_origin, Origin::Entry(_)).then(|| plan.origin_meta(root_origin));
+        if let Some(meta) = &root_meta {
+            self.target.dir_owner_xattrs(self.root.as_fd(), b"", meta)?;
+        }
+        let mut stack = vec![Frame {
+            dir: ROOT,
+            unode: Some(UPPER_ROOT),
+            fd: self.target.open_root()?,
+            path: Vec::new(),
+            todo: children(ROOT),
+        }];
+        while let Some(top) = stack.last_mut() {
+            let Some((name, id)) = top.todo.pop() else {
+                let done = stack.pop().expect("not empty");
+                if done.dir != ROOT {
+                    let NodeKind::Dir { origin, .. } = plan.kind(done.dir) else {
+                        unreachable!("frames are directories")
+                    };
+                    let meta = plan.origin_meta(*origin);
+                    self.target
+                        .dir_mode_times(done.fd.as_fd(), &done.path, &meta)?;
+                }
+                continue;
             };
-            if self.export_rules {
-                header.meta.mtime.nanos = 0;
-                header.meta.atime = None;
-                header
-                    .meta
-                    .xattrs
-                    .retain(|(k, _)| k == b"security.capability");
-            }
-            stats.entries += 1;
-            match classify(&header.name).map_err(at)? {
-                Change::Put(path) => self.target.put(&path, &header, &mut entry).map_err(at)?,
-                Change::Whiteout(path) => {
-                    stats.whiteouts += 1;
-                    self.target.whiteout(&path).map_err(at)?;
+            let phys = join(&top.path, &name);
+            let unode = top.unode.and_then(|u| self.upper.child(u, &name));
+            let here = unode.map_or(Disk::Absent, |u| self.disk[u as usize]);
+            let fd = top.fd.try_clone().map_err(|e| Error::io("dup", e))?;
+            match plan.kind(id) {
+                NodeKind::Dir { origin, .. } => {
+                    if here != Disk::Dir {
+                        self.target.mkdir(fd.as_fd(), &name, &phys)?;
+                    }
+                    let dfd = self.target.open_dir(fd.as_fd(), &name, &phys)?;
+                    self.target
+                        .dir_owner_xattrs(dfd.as_fd(), &phys, &plan.origin_meta(*origin))?;
+                    stack.push(Frame {
+                        dir: id,
+                        unode: unode.filter(|_| here == Disk::Dir),
+                        fd: dfd,
+                        path: phys,
+                        todo: children(id),
+                    });
                 }
-                Change::Opaque(path) => {
-                    stats.whiteouts += 1;
-                    self.target.opaque(&path).map_err(at)?;
-                }
-                Change::AufsLink(path) => {
-                    // Kept out of sight under its own (never output) name until the layer
-                    // ends, so that hardlinks into it resolve.
-                    if header.kind == Kind::File {
-                        self.target.put(&path, &header, &mut entry).map_err(at)?;
-                        aufs_links = true;
+                NodeKind::Leaf { inode } => {
+                    let inode = *inode;
+                    let origin = plan.inode(inode).origin;
+                    let multi = self.links[inode as usize] > 1;
+                    let keep = |p: &[u8]| multi.then(|| p.to_vec());
+                    match &self.state[inode as usize] {
+                        State::Skipped => {}
+                        State::Placed(home) => {
+                            let at_home = matches!((origin, here), (Origin::Entry(s), Disk::File(d)) if s == d);
+                            if !at_home {
+                                let home = home.clone().ok_or_else(|| {
+                                    Error::new(
+                                        ErrorKind::Io,
+                                        format!("{} has no first name", show(&phys)),
+                                    )
+                                })?;
+                                self.target.link(&home, fd.as_fd(), &name, &phys)?;
+                            }
+                        }
+                        State::Staged => {
+                            let staging = self
+                                .staging()?
+                                .try_clone()
+                                .map_err(|e| Error::io("dup", e))?;
+                            self.target.rename(
+                                staging.as_fd(),
+                                &Self::staged_name(inode),
+                                fd.as_fd(),
+                                &name,
+                                &phys,
+                            )?;
+                            self.state[inode as usize] = State::Placed(keep(&phys));
+                        }
+                        State::Unplaced => {
+                            let kind = plan.origin_kind(origin);
+                            let meta = plan.origin_meta(origin);
+                            let made =
+                                self.target
+                                    .make_leaf(fd.as_fd(), &name, &phys, &kind, &meta)?;
+                            self.state[inode as usize] = if made {
+                                State::Placed(keep(&phys))
+                            } else {
+                                State::Skipped
+                            };
+                        }
                     }
                 }
-                Change::AufsMeta => {}
             }
         }
-        if aufs_links {
-            self.target.remove(&RelPath::root().join(AUFS_PLNK_DIR))?;
+        if self.staging.take().is_some() {
+            let name = self.staging_name.clone();
+            self.target.rmdir(self.root.as_fd(), &name, &name)?;
         }
-        Ok(stats)
+        if let Some(meta) = &root_meta {
+            self.target.dir_mode_times(self.root.as_fd(), b"", meta)?;
+        }
+        Ok(())
     }
+}
 
-    /// Gives directories their final modes and times; returns what could not be reproduced.
-    pub fn finish(self) -> Result<Unreproduced> {
-        self.target.finish()
+struct Progress<'a> {
+    inner: Box<dyn Read + Send + 'a>,
+    observer: &'a mut dyn Observer,
+}
+
+impl Read for Progress<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.observer.advance(n as u64);
+        Ok(n)
     }
 }

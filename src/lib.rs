@@ -33,7 +33,7 @@ pub mod merge;
 pub mod sink;
 pub mod snapshot;
 
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,10 @@ pub struct Report {
     pub entries: u64,
     /// Uncompressed bytes read from all layers.
     pub bytes: u64,
+    /// File content written: each surviving file's bytes, once.
+    pub written: u64,
+    /// File content that upper layers delete or replace, read past without writing it.
+    pub skipped: u64,
     pub elapsed: Duration,
     pub unreproduced: Unreproduced,
 }
@@ -110,52 +114,28 @@ pub fn flatten_image(
     observer: &mut dyn Observer,
 ) -> Result<Report> {
     let start = Instant::now();
-    let mut applier = apply::Applier::new(target, options.strategy)?;
-    if options.docker_export {
-        applier.export_rules();
-    }
-    let mut report = Report {
-        layers: image.layers.len(),
-        ..Report::default()
-    };
-    for index in 0..image.layers.len() {
-        observer.layer_start(index, image.layers.len(), image.layer_size(index));
-        let blob = Progress {
-            inner: image.open_layer(index)?,
-            observer: &mut *observer,
-        };
-        let blob: Box<dyn Read + Send + '_> = Box::new(blob);
-        let layer = image.layer_ref(index);
-        let (measured, stats) =
-            applier.apply_layer(&layer, blob, &image.layers[index].expected, options.verify)?;
-        report.entries += stats.entries;
-        report.bytes += measured.size;
-        observer.layer_done(index);
-    }
-    if options.docker_export {
-        let workdir = image
+    let workdir = || {
+        image
             .config
             .config
             .as_ref()
-            .and_then(|c| c.working_dir.as_deref());
-        applier.add_docker_init(workdir)?;
-    }
-    report.unreproduced = applier.finish()?;
-    report.elapsed = start.elapsed();
-    Ok(report)
-}
-
-struct Progress<'a> {
-    inner: Box<dyn Read + Send>,
-    observer: &'a mut dyn Observer,
-}
-
-impl Read for Progress<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.observer.advance(n as u64);
-        Ok(n)
-    }
+            .and_then(|c| c.working_dir.clone())
+    };
+    let settings = apply::Settings {
+        verify: options.verify,
+        strategy: options.strategy,
+        docker_export: options.docker_export.then(workdir),
+    };
+    let outcome = apply::apply(image, target, &settings, observer)?;
+    Ok(Report {
+        layers: image.layers.len(),
+        entries: outcome.entries,
+        bytes: outcome.bytes,
+        written: outcome.written,
+        skipped: outcome.skipped,
+        elapsed: start.elapsed(),
+        unreproduced: outcome.unreproduced,
+    })
 }
 
 /// The target must be missing (it is created) or an empty directory: nothing a user had is

@@ -45,16 +45,13 @@ fn entries(data: &[u8]) -> Vec<Vec<E>> {
 fuzz_target!(|data: &[u8]| {
     let layers: Vec<Vec<u8>> = entries(data).iter().map(|l| tarw::tar(l)).collect();
     let sb = sandbox::Sandbox::new();
-    let mut a = flatten::apply::Applier::new(&sb.root(), flatten::Strategy::Auto).unwrap();
-    let mut ok = true;
-    for (i, l) in layers.iter().enumerate() {
-        let layer = flatten::error::LayerRef { index: i, digest: None };
-        if a.apply_layer(&layer, Box::new(&l[..]), &Default::default(), false).is_err() {
-            ok = false;
-            break;
-        }
-    }
-    let ok = ok && a.finish().is_ok();
+    let ok = flatten::apply::apply(
+        &flatten::apply::InMemory(&layers),
+        &sb.root(),
+        &Default::default(),
+        &mut (),
+    )
+    .is_ok();
     sb.check();
     let mut spec = flatten::merge::spec::Spec::new();
     let spec_ok = layers.iter().all(|l| spec.apply_layer(&l[..]).is_ok());

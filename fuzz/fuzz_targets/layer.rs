@@ -8,10 +8,12 @@ mod sandbox;
 
 fuzz_target!(|data: &[u8]| {
     let sb = sandbox::Sandbox::new();
-    let mut a = flatten::apply::Applier::new(&sb.root(), flatten::Strategy::Auto).unwrap();
-    let layer = flatten::error::LayerRef { index: 0, digest: None };
-    if a.apply_layer(&layer, Box::new(data), &Default::default(), false).is_ok() {
-        let _ = a.finish();
-    }
+    let layers = [data.to_vec()];
+    let _ = flatten::apply::apply(
+        &flatten::apply::InMemory(&layers),
+        &sb.root(),
+        &Default::default(),
+        &mut (),
+    );
     sb.check();
 });

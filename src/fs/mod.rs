@@ -1,55 +1,33 @@
-//! The target directory: every write, removal and metadata change the applier makes, confined
-//! to the root by [`resolve`], with metadata applied in the only order that keeps it all.
+//! The target directory: every write the applier makes, confined to it, with metadata applied
+//! in the only order that keeps it all.
 //!
 //! Order per entry: content, owner, extended attributes (after `chown`, which would clear
-//! `security.capability`), mode (after `chown`, which clears setuid/setgid), times. Directories
-//! get their mode and times at [`Target::finish`], deepest first, so that writing their contents
-//! neither changes their mtime nor is refused by a read-only mode.
+//! `security.capability`), mode (after `chown`, which clears setuid/setgid), times. A
+//! directory gets its mode and times once everything below it is written, so that writing its
+//! contents neither changes its mtime nor is refused by a read-only mode.
+//!
+//! Operations take a directory handle and a name: the applier walks the tree it builds from
+//! handles it opened itself with `O_NOFOLLOW`. Only paths named by a layer (where a file is
+//! first written, and the first name of a hardlinked node) are resolved, by [`resolve`].
 
 pub mod resolve;
 pub mod xattr;
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
-use nix::sys::stat::{fstatat, FileStat, Mode, SFlag};
+use nix::sys::stat::{Mode, SFlag};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags};
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
-use crate::layer::entry::{Header, Kind, Meta, Timestamp};
-use crate::merge::{LayerPaths, Presence, RelPath};
-use resolve::{is_under, show, Resolver};
+use crate::layer::entry::{Kind, Meta, Timestamp};
+use crate::merge::RelPath;
+use resolve::{show, Resolver};
 pub use resolve::{Dir, Strategy};
-
-/// Mode and times a directory gets once everything below it is written.
-#[derive(Debug, Clone, Copy)]
-struct DirMeta {
-    mode: u32,
-    atime: Timestamp,
-    mtime: Timestamp,
-}
-
-/// Directories nobody described (missing parents) are `0755 root:root`, dated at the epoch so
-/// that the result does not depend on when it was made.
-const IMPLICIT_DIR: DirMeta = DirMeta {
-    mode: 0o755,
-    atime: Timestamp { secs: 0, nanos: 0 },
-    mtime: Timestamp { secs: 0, nanos: 0 },
-};
-
-/// What stands at a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Standing {
-    Missing,
-    Dir,
-    Other,
-}
 
 /// What an unprivileged run (or a filesystem without xattr support) could not reproduce.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -82,27 +60,12 @@ pub struct Target {
     privileged: bool,
     /// Who we are, for telling which owners an unprivileged run could not give.
     me: (u32, u32),
-    dirs: BTreeMap<Vec<u8>, DirMeta>,
-    /// What the current layer wrote, so that its whiteouts spare it.
-    written: LayerPaths,
     unreproduced: Unreproduced,
     buf: Vec<u8>,
 }
 
 fn ts(t: Timestamp) -> TimeSpec {
     TimeSpec::new(t.secs, i64::from(t.nanos))
-}
-
-fn file_type(st: &FileStat) -> SFlag {
-    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
-}
-
-fn lstat_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Option<FileStat>> {
-    match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) => Ok(Some(st)),
-        Err(Errno::ENOENT) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
 }
 
 fn open_dir_rw(dir: BorrowedFd<'_>, name: &[u8]) -> nix::Result<OwnedFd> {
@@ -135,8 +98,6 @@ impl Target {
             res: Resolver::new(root, strategy),
             privileged: Uid::effective().is_root(),
             me: (Uid::effective().as_raw(), Gid::effective().as_raw()),
-            dirs: BTreeMap::new(),
-            written: LayerPaths::new(),
             unreproduced: Unreproduced::default(),
             buf: vec![0; 256 * 1024],
         })
@@ -147,245 +108,86 @@ impl Target {
         self.privileged
     }
 
-    /// Whether `path` is missing, a directory, or something else (not following a final
-    /// symlink); a parent that is missing or not a directory makes it missing.
-    pub fn standing(&mut self, path: &RelPath) -> Result<Standing> {
-        let Some(name) = path.file_name() else {
-            return Ok(Standing::Dir);
-        };
-        let Some(parent) = self.res.dir(&path.parent(), None)? else {
-            return Ok(Standing::Missing);
-        };
-        let st = lstat_at(parent.fd(), name).ctx(|| format!("cannot look up {path}"))?;
-        Ok(match st {
-            None => Standing::Missing,
-            Some(st) if file_type(&st) == SFlag::S_IFDIR => Standing::Dir,
-            Some(_) => Standing::Other,
-        })
+    /// The root directory, opened for reading and metadata changes.
+    pub fn open_root(&self) -> Result<OwnedFd> {
+        open_dir_rw(self.res.root().fd(), b".").ctx(|| "cannot open the target".into())
     }
 
-    /// Makes directory `path` and any missing parents (`0755 root`), resolving it inside the
-    /// root like an entry's parent.
-    pub fn make_dirs(&mut self, path: &RelPath) -> Result<()> {
-        self.parent_for_write(path).map(drop)
+    /// Opens directory `name` in `at`, never following a symlink.
+    pub fn open_dir(&self, at: BorrowedFd<'_>, name: &[u8], phys: &[u8]) -> Result<OwnedFd> {
+        open_dir_rw(at, name).ctx(|| format!("cannot open directory {}", show(phys)))
     }
 
-    /// Starts a new layer: whiteouts from now on spare only what it writes.
-    pub fn begin_layer(&mut self) {
-        self.written.clear();
+    /// Makes directory `name` in `at` (`0700` until its mode is set at the end).
+    pub fn mkdir(&mut self, at: BorrowedFd<'_>, name: &[u8], phys: &[u8]) -> Result<()> {
+        nix::sys::stat::mkdirat(at, name, Mode::from_bits_truncate(0o700))
+            .ctx(|| format!("cannot create directory {}", show(phys)))
     }
 
-    /// Writes one entry at `path`, replacing what is there (a directory over a directory
-    /// merges).
-    pub fn put(&mut self, path: &RelPath, h: &Header, body: &mut dyn Read) -> Result<()> {
-        let Some(name) = path.file_name() else {
-            return self.put_root(h);
-        };
-        let phys = self.put_at(path, name, h, body)?;
-        self.written.insert(&phys);
-        Ok(())
+    /// Removes the non-directory `name` in `at`.
+    pub fn unlink(&mut self, at: BorrowedFd<'_>, name: &[u8], phys: &[u8]) -> Result<()> {
+        nix::unistd::unlinkat(at, name, UnlinkatFlags::NoRemoveDir)
+            .ctx(|| format!("cannot remove {}", show(phys)))
     }
 
-    fn put_at(
+    /// Removes the empty directory `name` in `at`.
+    pub fn rmdir(&mut self, at: BorrowedFd<'_>, name: &[u8], phys: &[u8]) -> Result<()> {
+        self.res.invalidate(phys);
+        nix::unistd::unlinkat(at, name, UnlinkatFlags::RemoveDir)
+            .ctx(|| format!("cannot remove {}", show(phys)))
+    }
+
+    /// Moves `from` in `from_at` to `to` in `to_at` (both inside the target).
+    pub fn rename(
+        &mut self,
+        from_at: BorrowedFd<'_>,
+        from: &[u8],
+        to_at: BorrowedFd<'_>,
+        to: &[u8],
+        phys: &[u8],
+    ) -> Result<()> {
+        nix::fcntl::renameat(from_at, from, to_at, to)
+            .ctx(|| format!("cannot move a file to {}", show(phys)))
+    }
+
+    /// Writes a file at `path` with its content and metadata, making missing parents (as
+    /// plain directories: their metadata is set later). `replace` first removes the file a
+    /// same-layer entry wrote there.
+    pub fn write_at(
         &mut self,
         path: &RelPath,
-        name: &[u8],
-        h: &Header,
+        meta: &Meta,
+        size: u64,
         body: &mut dyn Read,
-    ) -> Result<Vec<u8>> {
-        let parent = self.parent_for_write(&path.parent())?;
+        replace: bool,
+    ) -> Result<()> {
+        let name = path
+            .file_name()
+            .ok_or_else(|| Error::input("a file cannot replace the root directory"))?;
+        let mut made = |_: BorrowedFd<'_>, _: &[u8], _: &[u8]| Ok(());
+        let parent = self
+            .res
+            .dir(&path.parent(), Some(&mut made))?
+            .ok_or_else(|| Error::input(format!("cannot create {path}")))?;
         let phys = parent.child(name);
-        let existing =
-            lstat_at(parent.fd(), name).ctx(|| format!("cannot look up {}", show(&phys)))?;
-        if h.kind == Kind::Dir {
-            let merge = existing
-                .as_ref()
-                .is_some_and(|st| file_type(st) == SFlag::S_IFDIR);
-            if !merge {
-                if existing.is_some() {
-                    self.remove_at(&parent, name)?;
-                }
-                nix::sys::stat::mkdirat(parent.fd(), name, Mode::from_bits_truncate(0o700))
-                    .ctx(|| format!("cannot create directory {}", show(&phys)))?;
-            }
-            let fd = self.set_dir_meta(parent.fd(), name, &phys, &h.meta, merge)?;
-            self.res.remember(phys.clone(), fd);
-            return Ok(phys);
+        if replace {
+            self.unlink(parent.fd(), name, &phys)?;
         }
-        if existing.is_some() {
-            self.remove_at(&parent, name)?;
-        }
-        match &h.kind {
-            Kind::File => self.write_file(&parent, name, &phys, h, body)?,
-            Kind::Symlink(target) => {
-                nix::unistd::symlinkat(target.as_slice(), parent.fd(), name)
-                    .ctx(|| format!("cannot create symlink {}", show(&phys)))?;
-                self.set_meta_at(&parent, name, &phys, &h.meta, false)?;
-            }
-            Kind::Hardlink(target) => self.link(&parent, name, &phys, target)?,
-            Kind::CharDevice { major, minor } | Kind::BlockDevice { major, minor } => {
-                if !self.privileged {
-                    self.unreproduced.devices += 1;
-                    self.unreproduced
-                        .example(format!("device {} skipped", show(&phys)));
-                    return Ok(phys);
-                }
-                let kind = if matches!(h.kind, Kind::CharDevice { .. }) {
-                    SFlag::S_IFCHR
-                } else {
-                    SFlag::S_IFBLK
-                };
-                let dev = nix::sys::stat::makedev(u64::from(*major), u64::from(*minor));
-                nix::sys::stat::mknodat(
-                    parent.fd(),
-                    name,
-                    kind,
-                    Mode::from_bits_truncate(0o600),
-                    dev,
-                )
-                .ctx(|| format!("cannot create device {}", show(&phys)))?;
-                self.set_meta_at(&parent, name, &phys, &h.meta, true)?;
-            }
-            Kind::Fifo => {
-                nix::unistd::mkfifoat(parent.fd(), name, Mode::from_bits_truncate(0o600))
-                    .ctx(|| format!("cannot create fifo {}", show(&phys)))?;
-                self.set_meta_at(&parent, name, &phys, &h.meta, true)?;
-            }
-            Kind::Dir => unreachable!("handled above"),
-        }
-        Ok(phys)
+        self.write_new(parent.fd(), name, &phys, meta, size, body)
     }
 
-    /// Removes `path` with everything below it, as lower layers left it: whatever this layer
-    /// wrote at or below it stays, its directories kept as bare parents.
-    pub fn whiteout(&mut self, path: &RelPath) -> Result<()> {
-        let Some(name) = path.file_name() else {
-            return self.opaque(path);
-        };
-        let Some(parent) = self.res.dir(&path.parent(), None)? else {
-            return Ok(());
-        };
-        let written = std::mem::take(&mut self.written);
-        let r = self.prune_at(&parent, name, &written);
-        self.written = written;
-        r
-    }
-
-    /// Removes what lower layers put under directory `path`; the directory and this layer's
-    /// writes stay.
-    pub fn opaque(&mut self, path: &RelPath) -> Result<()> {
-        let Some(dir) = self.res.dir(path, None)? else {
-            return Ok(());
-        };
-        let written = std::mem::take(&mut self.written);
-        let r = self.prune_children(&dir, &written);
-        self.written = written;
-        r
-    }
-
-    /// Removes `path` entirely (used for the AUFS hardlink directory after its layer).
-    pub fn remove(&mut self, path: &RelPath) -> Result<()> {
-        let Some(name) = path.file_name() else {
-            return Err(Error::input("cannot remove the root"));
-        };
-        match self.res.dir(&path.parent(), None)? {
-            Some(parent) => self.remove_at(&parent, name),
-            None => Ok(()),
-        }
-    }
-
-    /// Gives every directory its mode and times, deepest first. Returns what could not be
-    /// reproduced.
-    pub fn finish(mut self) -> Result<Unreproduced> {
-        let dirs = std::mem::take(&mut self.dirs);
-        let root =
-            open_dir_rw(self.res.root().fd(), b".").ctx(|| "cannot open the target".into())?;
-        // One pass over the tree's directories, depth first, each opened from its parent's
-        // handle: no path is resolved, however deep the tree.
-        struct Frame {
-            fd: OwnedFd,
-            path: Vec<u8>,
-            subdirs: Vec<Vec<u8>>,
-        }
-        let mut stack = vec![Frame {
-            subdirs: subdirs(root.as_fd(), b"")?,
-            fd: root,
-            path: Vec::new(),
-        }];
-        while let Some(top) = stack.last_mut() {
-            if let Some(name) = top.subdirs.pop() {
-                let path = resolve::join(&top.path, &name);
-                let fd = open_dir_rw(top.fd.as_fd(), &name)
-                    .ctx(|| format!("cannot open directory {}", show(&path)))?;
-                stack.push(Frame {
-                    subdirs: subdirs(fd.as_fd(), &path)?,
-                    fd,
-                    path,
-                });
-                continue;
-            }
-            let Some(done) = stack.pop() else { break };
-            if let Some(m) = dirs.get(&done.path) {
-                nix::sys::stat::fchmod(done.fd.as_fd(), Mode::from_bits_truncate(m.mode))
-                    .ctx(|| format!("cannot set mode of {}", show(&done.path)))?;
-                nix::sys::stat::futimens(done.fd.as_fd(), &ts(m.atime), &ts(m.mtime))
-                    .ctx(|| format!("cannot set times of {}", show(&done.path)))?;
-            }
-        }
-        Ok(self.unreproduced)
-    }
-
-    fn parent_for_write(&mut self, parent: &RelPath) -> Result<Dir> {
-        let privileged = self.privileged;
-        let dirs = &mut self.dirs;
-        let written = &mut self.written;
-        let unrep = &mut self.unreproduced;
-        let mut on_create = |at: BorrowedFd<'_>, name: &[u8], phys: &[u8]| -> Result<()> {
-            if privileged {
-                nix::unistd::fchownat(
-                    at,
-                    name,
-                    Some(Uid::from_raw(0)),
-                    Some(Gid::from_raw(0)),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                )
-                .ctx(|| format!("cannot chown {}", show(phys)))?;
-            } else {
-                unrep.owners += 1;
-            }
-            dirs.insert(phys.to_vec(), IMPLICIT_DIR);
-            // Made by this layer, even where no entry names it (a path through a symlink).
-            written.insert(phys);
-            Ok(())
-        };
-        self.res
-            .dir(parent, Some(&mut on_create))?
-            .ok_or_else(|| Error::input(format!("cannot create {parent}")))
-    }
-
-    fn put_root(&mut self, h: &Header) -> Result<()> {
-        if h.kind != Kind::Dir {
-            return Err(Error::input(format!(
-                "a {} cannot replace the root directory",
-                h.kind.name()
-            )));
-        }
-        let root = self.res.root();
-        self.set_dir_meta(root.fd(), b".", b"", &h.meta, true)
-            .map(drop)
-    }
-
-    fn write_file(
+    /// Creates file `name` in `at` (it must not exist) with its content and metadata.
+    pub fn write_new(
         &mut self,
-        parent: &Dir,
+        at: BorrowedFd<'_>,
         name: &[u8],
         phys: &[u8],
-        h: &Header,
+        meta: &Meta,
+        size: u64,
         body: &mut dyn Read,
     ) -> Result<()> {
-        let meta = &h.meta;
         let fd = openat(
-            parent.fd(),
+            at,
             name,
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(0o600),
@@ -412,10 +214,9 @@ impl Target {
                 .ctx(|| format!("cannot write {}", show(phys)))?;
             written += n as u64;
         }
-        if written < h.size {
+        if written < size {
             return Err(Error::input(format!(
-                "the layer ends inside this file: {} of {} bytes",
-                written, h.size
+                "the layer ends inside this file: {written} of {size} bytes"
             )));
         }
         self.set_owner_fd(file.as_fd(), phys, meta)?;
@@ -428,36 +229,100 @@ impl Target {
         Ok(())
     }
 
-    fn link(&mut self, parent: &Dir, name: &[u8], phys: &[u8], target: &[u8]) -> Result<()> {
-        let tpath = RelPath::parse(target).map_err(|e| {
-            Error::input(format!(
-                "bad hardlink target {:?}: {}",
-                String::from_utf8_lossy(target),
-                e.message()
-            ))
-        })?;
-        let not_found = || Error::input(format!("hardlink target {tpath} not found"));
-        let tname = tpath
+    /// Creates a node without content (an empty file, a symlink, a device, a fifo) with its
+    /// metadata. Returns false for a device an unprivileged run cannot make.
+    pub fn make_leaf(
+        &mut self,
+        at: BorrowedFd<'_>,
+        name: &[u8],
+        phys: &[u8],
+        kind: &Kind,
+        meta: &Meta,
+    ) -> Result<bool> {
+        match kind {
+            Kind::File => self.write_new(at, name, phys, meta, 0, &mut io::empty())?,
+            Kind::Symlink(target) => {
+                nix::unistd::symlinkat(target.as_slice(), at, name)
+                    .ctx(|| format!("cannot create symlink {}", show(phys)))?;
+                self.set_meta_at(at, name, phys, meta, false)?;
+            }
+            Kind::CharDevice { major, minor } | Kind::BlockDevice { major, minor } => {
+                if !self.privileged {
+                    self.unreproduced.devices += 1;
+                    self.unreproduced
+                        .example(format!("device {} skipped", show(phys)));
+                    return Ok(false);
+                }
+                let sflag = if matches!(kind, Kind::CharDevice { .. }) {
+                    SFlag::S_IFCHR
+                } else {
+                    SFlag::S_IFBLK
+                };
+                let dev = nix::sys::stat::makedev(u64::from(*major), u64::from(*minor));
+                nix::sys::stat::mknodat(at, name, sflag, Mode::from_bits_truncate(0o600), dev)
+                    .ctx(|| format!("cannot create device {}", show(phys)))?;
+                self.set_meta_at(at, name, phys, meta, true)?;
+            }
+            Kind::Fifo => {
+                nix::unistd::mkfifoat(at, name, Mode::from_bits_truncate(0o600))
+                    .ctx(|| format!("cannot create fifo {}", show(phys)))?;
+                self.set_meta_at(at, name, phys, meta, true)?;
+            }
+            Kind::Dir | Kind::Hardlink(_) => {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!("{}: a {} is not a leaf", show(phys), kind.name()),
+                ))
+            }
+        }
+        Ok(true)
+    }
+
+    /// Makes `name` in `at` another name of the node at the physical path `home`.
+    pub fn link(
+        &mut self,
+        home: &[u8],
+        at: BorrowedFd<'_>,
+        name: &[u8],
+        phys: &[u8],
+    ) -> Result<()> {
+        let home_path = RelPath::parse(home)?;
+        let hname = home_path
             .file_name()
             .ok_or_else(|| Error::input("hardlink to the root directory"))?;
-        let tdir = self.res.dir(&tpath.parent(), None)?.ok_or_else(not_found)?;
-        match lstat_at(tdir.fd(), tname).ctx(|| format!("cannot look up {tpath}"))? {
-            None => return Err(not_found()),
-            Some(st) if file_type(&st) == SFlag::S_IFDIR => {
-                return Err(Error::input(format!(
-                    "hardlink target {tpath} is a directory"
-                )))
-            }
-            Some(_) => {}
-        }
-        nix::unistd::linkat(tdir.fd(), tname, parent.fd(), name, AtFlags::empty())
-            .ctx(|| format!("cannot link {} to {tpath}", show(phys)))
+        let hdir = self
+            .res
+            .dir(&home_path.parent(), None)?
+            .ok_or_else(|| Error::new(ErrorKind::Io, format!("{} vanished", show(home))))?;
+        nix::unistd::linkat(hdir.fd(), hname, at, name, AtFlags::empty())
+            .ctx(|| format!("cannot link {} to {}", show(phys), show(home)))
+    }
+
+    /// A directory's owner and extended attributes (its mode and times come last, from
+    /// [`Target::dir_mode_times`]).
+    pub fn dir_owner_xattrs(&mut self, fd: BorrowedFd<'_>, phys: &[u8], meta: &Meta) -> Result<()> {
+        self.set_owner_fd(fd, phys, meta)?;
+        self.set_xattrs_fd(fd, phys, meta)
+    }
+
+    /// A directory's mode and times, once nothing more is written into it.
+    pub fn dir_mode_times(&mut self, fd: BorrowedFd<'_>, phys: &[u8], meta: &Meta) -> Result<()> {
+        nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(meta.mode))
+            .ctx(|| format!("cannot set mode of {}", show(phys)))?;
+        let atime = meta.atime.unwrap_or(meta.mtime);
+        nix::sys::stat::futimens(fd, &ts(atime), &ts(meta.mtime))
+            .ctx(|| format!("cannot set times of {}", show(phys)))
+    }
+
+    /// What could not be reproduced.
+    pub fn finish(self) -> Unreproduced {
+        self.unreproduced
     }
 
     /// Owner, xattrs, mode (not for symlinks) and times of a non-directory by name.
     fn set_meta_at(
         &mut self,
-        parent: &Dir,
+        at: BorrowedFd<'_>,
         name: &[u8],
         phys: &[u8],
         meta: &Meta,
@@ -465,7 +330,7 @@ impl Target {
     ) -> Result<()> {
         if self.privileged {
             if let Err(e) = nix::unistd::fchownat(
-                parent.fd(),
+                at,
                 name,
                 Some(Uid::from_raw(meta.uid)),
                 Some(Gid::from_raw(meta.gid)),
@@ -477,13 +342,13 @@ impl Target {
             self.owner_skipped(phys, meta);
         }
         for (k, v) in &meta.xattrs {
-            if let Err(e) = xattr::set_at(parent.fd(), name, k, v) {
+            if let Err(e) = xattr::set_at(at, name, k, v) {
                 self.xattr_failed(phys, k, e)?;
             }
         }
         if chmod {
             nix::sys::stat::fchmodat(
-                parent.fd(),
+                at,
                 name,
                 Mode::from_bits_truncate(meta.mode),
                 nix::sys::stat::FchmodatFlags::FollowSymlink,
@@ -492,67 +357,13 @@ impl Target {
         }
         let atime = meta.atime.unwrap_or(meta.mtime);
         nix::sys::stat::utimensat(
-            parent.fd(),
+            at,
             name,
             &ts(atime),
             &ts(meta.mtime),
             nix::sys::stat::UtimensatFlags::NoFollowSymlink,
         )
         .ctx(|| format!("cannot set times of {}", show(phys)))
-    }
-
-    /// Owner and xattrs now, mode and times at the end; returns the open directory.
-    fn set_dir_meta(
-        &mut self,
-        at: BorrowedFd<'_>,
-        name: &[u8],
-        phys: &[u8],
-        meta: &Meta,
-        merge: bool,
-    ) -> Result<OwnedFd> {
-        let fd = open_dir_rw(at, name).ctx(|| format!("cannot open directory {}", show(phys)))?;
-        self.set_owner_fd(fd.as_fd(), phys, meta)?;
-        if merge {
-            self.clear_xattrs(fd.as_fd(), phys, meta)?;
-        }
-        self.set_xattrs_fd(fd.as_fd(), phys, meta)?;
-        self.dirs.insert(
-            phys.to_vec(),
-            DirMeta {
-                mode: meta.mode,
-                atime: meta.atime.unwrap_or(meta.mtime),
-                mtime: meta.mtime,
-            },
-        );
-        Ok(fd)
-    }
-
-    /// Drops attributes an earlier layer set that the upper entry does not have.
-    fn clear_xattrs(&mut self, fd: BorrowedFd<'_>, phys: &[u8], keep: &Meta) -> Result<()> {
-        let names = match xattr::flist(fd) {
-            Ok(n) => n,
-            Err(e) if is_unsupported(&e) => return Ok(()),
-            Err(e) => {
-                return Err(Error::io(
-                    format!("cannot list xattrs of {}", show(phys)),
-                    e,
-                ))
-            }
-        };
-        for n in names {
-            if n == b"security.selinux" || keep.xattrs.iter().any(|(k, _)| *k == n) {
-                continue;
-            }
-            if let Err(e) = xattr::fremove(fd, &n) {
-                if !is_unsupported(&e) && e.raw_os_error() != Some(libc::ENODATA) {
-                    return Err(Error::io(
-                        format!("cannot remove xattr of {}", show(phys)),
-                        e,
-                    ));
-                }
-            }
-        }
-        Ok(())
     }
 
     fn set_owner_fd(&mut self, fd: BorrowedFd<'_>, phys: &[u8], meta: &Meta) -> Result<()> {
@@ -627,92 +438,6 @@ impl Target {
             ))
         }
     }
-
-    fn prune_at(&mut self, parent: &Dir, name: &[u8], written: &LayerPaths) -> Result<()> {
-        let phys = parent.child(name);
-        let presence = written.presence(&phys);
-        if presence == Presence::Untouched {
-            return self.remove_at(parent, name);
-        }
-        let Some(st) =
-            lstat_at(parent.fd(), name).ctx(|| format!("cannot look up {}", show(&phys)))?
-        else {
-            return Ok(());
-        };
-        if file_type(&st) != SFlag::S_IFDIR {
-            // Written by this layer (a stale record below it cannot make it lower content).
-            if presence == Presence::Written {
-                return Ok(());
-            }
-            return self.remove_at(parent, name);
-        }
-        if presence == Presence::Below {
-            // A lower directory kept only as the parent of this layer's writes: it becomes
-            // the bare parent the layer would have created.
-            let fd = open_dir_rw(parent.fd(), name)
-                .ctx(|| format!("cannot open directory {}", show(&phys)))?;
-            let bare = Meta {
-                mode: IMPLICIT_DIR.mode,
-                mtime: IMPLICIT_DIR.mtime,
-                ..Meta::default()
-            };
-            if self.privileged {
-                self.set_owner_fd(fd.as_fd(), &phys, &bare)?;
-            }
-            self.clear_xattrs(fd.as_fd(), &phys, &bare)?;
-            self.dirs.insert(phys.clone(), IMPLICIT_DIR);
-        }
-        let dir = self
-            .res
-            .dir(&RelPath::parse(&phys)?, None)?
-            .ok_or_else(|| {
-                Error::new(ErrorKind::Io, format!("directory {} vanished", show(&phys)))
-            })?;
-        self.prune_children(&dir, written)
-    }
-
-    fn prune_children(&mut self, dir: &Dir, written: &LayerPaths) -> Result<()> {
-        for name in list_dir(dir.fd(), b".", &dir.path)? {
-            self.prune_at(dir, &name, written)?;
-        }
-        Ok(())
-    }
-
-    /// Removes `name` and, for a directory, everything below it; never follows a symlink.
-    fn remove_at(&mut self, parent: &Dir, name: &[u8]) -> Result<()> {
-        let phys = parent.child(name);
-        let Some(st) =
-            lstat_at(parent.fd(), name).ctx(|| format!("cannot look up {}", show(&phys)))?
-        else {
-            return Ok(());
-        };
-        if file_type(&st) == SFlag::S_IFDIR {
-            self.res.invalidate(&phys);
-            self.forget_dirs(&phys);
-            empty_dir(parent.fd(), name, &phys)?;
-            nix::unistd::unlinkat(parent.fd(), name, UnlinkatFlags::RemoveDir)
-        } else {
-            nix::unistd::unlinkat(parent.fd(), name, UnlinkatFlags::NoRemoveDir)
-        }
-        .ctx(|| format!("cannot remove {}", show(&phys)))
-    }
-
-    fn forget_dirs(&mut self, prefix: &[u8]) {
-        if prefix.is_empty() {
-            self.dirs.clear();
-            return;
-        }
-        let mut lo = prefix.to_vec();
-        lo.push(b'/');
-        let mut hi = prefix.to_vec();
-        hi.push(b'0');
-        let doomed: Vec<Vec<u8>> = self.dirs.range(lo..hi).map(|(k, _)| k.clone()).collect();
-        for k in doomed {
-            self.dirs.remove(&k);
-        }
-        self.dirs.remove(prefix);
-        debug_assert!(!self.dirs.keys().any(|k| is_under(k, prefix)));
-    }
 }
 
 /// The entries of directory `name` under `at` (without `.` and `..`), with the type
@@ -731,77 +456,6 @@ pub fn read_dir(
         let n = e.file_name().to_bytes();
         if n != b"." && n != b".." {
             out.push((n.to_vec(), e.file_type()));
-        }
-    }
-    Ok(out)
-}
-
-/// Names in directory `name` under `at`.
-fn list_dir(at: BorrowedFd<'_>, name: &[u8], phys: &[u8]) -> Result<Vec<Vec<u8>>> {
-    Ok(read_dir(at, name, phys)?
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect())
-}
-
-/// Removes everything inside directory `name` under `at`, depth first without recursion
-/// (a hostile layer may nest directories as deep as it likes).
-fn empty_dir(at: BorrowedFd<'_>, name: &[u8], phys: &[u8]) -> Result<()> {
-    struct Frame {
-        fd: OwnedFd,
-        path: Vec<u8>,
-        names: Vec<Vec<u8>>,
-    }
-    let fd = open_dir_rw(at, name).ctx(|| format!("cannot open directory {}", show(phys)))?;
-    let names = list_dir(fd.as_fd(), b".", phys)?;
-    let mut stack = vec![Frame {
-        fd,
-        path: phys.to_vec(),
-        names,
-    }];
-    while let Some(top) = stack.last_mut() {
-        let Some(child) = top.names.pop() else {
-            let done = stack.pop();
-            if let (Some(done), Some(parent)) = (done, stack.last()) {
-                let name = done.path.rsplit(|&b| b == b'/').next().unwrap_or_default();
-                nix::unistd::unlinkat(parent.fd.as_fd(), name, UnlinkatFlags::RemoveDir)
-                    .ctx(|| format!("cannot remove {}", show(&done.path)))?;
-            }
-            continue;
-        };
-        let cphys = resolve::join(&top.path, &child);
-        let is_dir = lstat_at(top.fd.as_fd(), &child)
-            .ctx(|| format!("cannot look up {}", show(&cphys)))?
-            .is_some_and(|st| file_type(&st) == SFlag::S_IFDIR);
-        if is_dir {
-            let fd = open_dir_rw(top.fd.as_fd(), &child)
-                .ctx(|| format!("cannot open directory {}", show(&cphys)))?;
-            let names = list_dir(fd.as_fd(), b".", &cphys)?;
-            stack.push(Frame {
-                fd,
-                path: cphys,
-                names,
-            });
-        } else {
-            nix::unistd::unlinkat(top.fd.as_fd(), child.as_slice(), UnlinkatFlags::NoRemoveDir)
-                .ctx(|| format!("cannot remove {}", show(&cphys)))?;
-        }
-    }
-    Ok(())
-}
-
-/// The subdirectories of an open directory, by the type its entries report.
-fn subdirs(fd: BorrowedFd<'_>, phys: &[u8]) -> Result<Vec<Vec<u8>>> {
-    let mut out = Vec::new();
-    for (n, t) in read_dir(fd, b".", phys)? {
-        let is_dir = match t {
-            Some(t) => t == nix::dir::Type::Directory,
-            None => lstat_at(fd, &n)
-                .ctx(|| format!("cannot look up {}", show(phys)))?
-                .is_some_and(|st| file_type(&st) == SFlag::S_IFDIR),
-        };
-        if is_dir {
-            out.push(n);
         }
     }
     Ok(out)

@@ -1,14 +1,16 @@
 //! The layering rules as pure code: what an entry name means (a path to write, a whiteout, an
-//! opaque marker, AUFS bookkeeping) and which lower content a whiteout may remove.
+//! opaque marker, AUFS bookkeeping), what the layers above hide ([`upper`]), and the merged
+//! tree ([`plan`]).
 //!
-//! Nothing here touches the disk. [`crate::apply`] asks these functions what to do and
-//! [`crate::fs`] does it; [`spec`] is an independent in-memory model of the same rules that the
-//! property tests compare the real applier against. The rules are written out in `docs/semantics.md`.
+//! Nothing here touches the disk. [`crate::apply`] asks these modules what to write and
+//! [`crate::fs`] writes it; [`spec`] is an independent, naive in-memory model of the same
+//! rules that the property tests hold the plan and the written tree to. The rules are written
+//! out in `docs/semantics.md`.
 
 pub mod path;
+pub mod plan;
 pub mod spec;
-
-use std::collections::BTreeSet;
+pub mod upper;
 
 pub use path::RelPath;
 
@@ -94,63 +96,6 @@ pub fn classify(name: &[u8]) -> Result<Change> {
     Ok(Change::Put(path))
 }
 
-/// The paths one layer has written so far, so that its whiteouts spare them.
-///
-/// A whiteout or opaque marker removes only what lower layers left; whatever the same layer
-/// writes stays, whether it comes before or after the marker in the tar.
-#[derive(Debug, Default)]
-pub struct LayerPaths {
-    written: BTreeSet<Vec<u8>>,
-}
-
-/// How a path relates to what the current layer wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Presence {
-    /// Nothing at or below the path: lower content only, remove it whole.
-    Untouched,
-    /// The layer wrote this very path (and maybe more below it).
-    Written,
-    /// The layer wrote only below the path: the path is a directory kept as a parent.
-    Below,
-}
-
-impl LayerPaths {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn insert(&mut self, path: &[u8]) {
-        self.written.insert(path.to_vec());
-    }
-
-    pub fn clear(&mut self) {
-        self.written.clear();
-    }
-
-    pub fn presence(&self, path: &[u8]) -> Presence {
-        if path.is_empty() {
-            return if self.written.is_empty() {
-                Presence::Untouched
-            } else {
-                Presence::Below
-            };
-        }
-        if self.written.contains(path) {
-            return Presence::Written;
-        }
-        // Descendants of `p` are exactly the keys in [p + "/", p + "0"): '0' follows '/'.
-        let mut lo = path.to_vec();
-        lo.push(b'/');
-        let mut hi = path.to_vec();
-        hi.push(b'0');
-        if self.written.range(lo..hi).next().is_some() {
-            Presence::Below
-        } else {
-            Presence::Untouched
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,17 +141,5 @@ mod tests {
             classify(b".wh..wh.plnk/1.2").unwrap(),
             Change::AufsLink(RelPath::parse(b".wh..wh.plnk/1.2").unwrap())
         );
-    }
-
-    #[test]
-    fn presence_is_by_component() {
-        let mut w = LayerPaths::new();
-        w.insert(b"a/b");
-        assert_eq!(w.presence(b"a/b"), Presence::Written);
-        assert_eq!(w.presence(b"a"), Presence::Below);
-        assert_eq!(w.presence(b""), Presence::Below);
-        assert_eq!(w.presence(b"a/bc"), Presence::Untouched);
-        assert_eq!(w.presence(b"a-"), Presence::Untouched);
-        assert_eq!(w.presence(b"a/b/c"), Presence::Untouched);
     }
 }

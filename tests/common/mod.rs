@@ -96,20 +96,11 @@ pub fn apply_with(
     layers: &[Vec<u8>],
     strategy: flatten::Strategy,
 ) -> flatten::Result<()> {
-    let mut a = flatten::apply::Applier::new(dir, strategy)?;
-    for (i, l) in layers.iter().enumerate() {
-        let layer = flatten::error::LayerRef {
-            index: i,
-            digest: None,
-        };
-        a.apply_layer(
-            &layer,
-            Box::new(std::io::Cursor::new(l.clone())),
-            &Default::default(),
-            false,
-        )?;
-    }
-    a.finish()?;
+    let settings = flatten::apply::Settings {
+        strategy,
+        ..Default::default()
+    };
+    flatten::apply::apply(&flatten::apply::InMemory(layers), dir, &settings, &mut ())?;
     Ok(())
 }
 
