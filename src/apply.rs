@@ -109,7 +109,11 @@ pub struct Outcome {
     pub written: u64,
     /// Content bytes of files that upper layers delete or replace, read past unwritten.
     pub skipped: u64,
-    /// Layers read a second time for content the first reading skipped.
+    /// Files written where the names alone placed them, then moved to where the rules put
+    /// them (a path through a lower layer's symlink).
+    pub moved: u64,
+    /// Layers read a second time for content the first reading skipped (a hardlink kept a
+    /// replaced file alive).
     pub reread: usize,
     pub unreproduced: Unreproduced,
 }
@@ -180,7 +184,7 @@ pub fn apply(
         plan.add_docker_init(workdir.as_deref())?;
     }
     let mut w = Writer::new(&mut target, &plan, &upper, &mut disk)?;
-    w.reconcile()?;
+    out.moved = w.reconcile()?;
     out.reread = w.fetch_missing(layers, settings.verify)?;
     w.write_tree()?;
     out.unreproduced = target.finish();
@@ -427,7 +431,8 @@ impl<'a, 'r> Writer<'a, 'r> {
 
     /// Step 3: keeps what step 1 wrote at its final path, stages what belongs elsewhere,
     /// removes the rest.
-    fn reconcile(&mut self) -> Result<()> {
+    /// Returns how many files were staged.
+    fn reconcile(&mut self) -> Result<u64> {
         struct Frame {
             name: Box<[u8]>,
             unode: UpperId,
@@ -437,6 +442,7 @@ impl<'a, 'r> Writer<'a, 'r> {
             todo: Vec<(Box<[u8]>, UpperId)>,
         }
         let live = self.live_files();
+        let mut moved = 0;
         let on_disk = |w: &Self, u: UpperId| -> Vec<(Box<[u8]>, UpperId)> {
             w.upper
                 .children(u)
@@ -511,6 +517,7 @@ impl<'a, 'r> Writer<'a, 'r> {
                                 &phys,
                             )?;
                             self.state[inode as usize] = State::Staged;
+                            moved += 1;
                         }
                         _ => self.target.unlink(fd.as_fd(), &name, &phys)?,
                     }
@@ -518,7 +525,7 @@ impl<'a, 'r> Writer<'a, 'r> {
                 }
             }
         }
-        Ok(())
+        Ok(moved)
     }
 
     /// Reads again, into staging, the content of surviving files that step 1 skipped.
