@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::error::{Error, ErrorKind, LayerRef, Result};
 use crate::fs::resolve::{join, show};
 use crate::fs::{Strategy, Target, Unreproduced};
+use crate::layer::ahead::decode_ahead;
 use crate::layer::entry::{read_header, Header, Kind, Parsed};
 use crate::layer::{Decoded, Expected};
 use crate::merge::plan::{NodeKind, Origin, Plan, Record, Source, ROOT};
@@ -146,16 +147,22 @@ pub fn apply(
     for index in (0..count).rev() {
         observer.layer_start(index, count, layers.size(index));
         let layer = layers.layer_ref(index);
+        let expected = layers.expected(index);
         let blob = Progress {
             inner: layers.open(index)?,
             observer: &mut *observer,
         };
-        let expected = layers.expected(index);
-        let mut decoded =
-            Decoded::new(Box::new(blob), &expected).map_err(|e| e.in_layer(&layer))?;
-        a.read_layer(index, decoded.reader())
-            .map_err(|e| e.in_layer(&layer))?;
-        let measured = decoded.finish().map_err(|e| e.in_layer(&layer))?;
+        let measured = std::thread::scope(|scope| {
+            let mut ahead = decode_ahead(scope, Box::new(blob), &expected);
+            match a.read_layer(index, &mut ahead) {
+                Ok(()) => ahead.finish(),
+                Err(e) => {
+                    ahead.abort();
+                    Err(e)
+                }
+            }
+        })
+        .map_err(|e| e.in_layer(&layer))?;
         if settings.verify {
             measured.verify(&expected).map_err(|e| e.in_layer(&layer))?;
         }

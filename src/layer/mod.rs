@@ -2,6 +2,7 @@
 //! name or media type), decoded, and hashed on the way so both the blob digest and the
 //! uncompressed `diff_id` can be checked once the layer has been read to its end.
 
+pub mod ahead;
 pub mod entry;
 
 use std::io::{self, BufRead, BufReader, Read};
@@ -81,7 +82,7 @@ impl<'a> Decoded<'a> {
     pub fn new(raw: Box<dyn Read + Send + 'a>, expected: &Expected) -> Result<Decoded<'a>> {
         let algo = |d: &Option<Digest>| d.as_ref().map_or(Algorithm::Sha256, Digest::algorithm);
         let blob = Tap::new(algo(&expected.blob));
-        let diff = Tap::new(algo(&expected.diff_id));
+        let mut diff = Tap::new(algo(&expected.diff_id));
         let mut buffered =
             BufReader::with_capacity(READ_BUFFER, HashingReader::new(raw, blob.clone()));
         let head = buffered
@@ -96,8 +97,17 @@ impl<'a> Decoded<'a> {
                     .map_err(|e| Error::io("cannot start zstd decoder", e))?,
             ),
         };
+        // An uncompressed blob is its own tar: hash it once for both digests.
+        let reader: Box<dyn Read + Send + 'a> = if compression == Compression::None
+            && algo(&expected.blob) == algo(&expected.diff_id)
+        {
+            diff = blob.clone();
+            decoded
+        } else {
+            Box::new(HashingReader::new(decoded, diff.clone()))
+        };
         Ok(Decoded {
-            reader: Box::new(HashingReader::new(decoded, diff.clone())),
+            reader,
             compression,
             blob,
             diff,

@@ -1,0 +1,124 @@
+//! Decoding on its own thread, ahead of the writer.
+//!
+//! Inflating and hashing a layer takes one core; writing the tree takes another (mostly in the
+//! kernel). A bounded channel of large chunks between them lets both run at once while
+//! holding at most a few megabytes.
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+use std::thread::{Scope, ScopedJoinHandle};
+
+use super::{Decoded, Expected, Measured};
+use crate::error::{Error, ErrorKind, Result};
+
+const CHUNK: usize = 1 << 20;
+/// Chunks in flight: enough to ride out a slow write, little enough to stay small.
+const DEPTH: usize = 4;
+
+/// The uncompressed stream of a layer decoded on another thread; read it, then call
+/// [`Ahead::finish`] for the digests.
+pub struct Ahead<'scope> {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+    stop: Arc<AtomicBool>,
+    handle: ScopedJoinHandle<'scope, Result<Measured>>,
+}
+
+/// Starts decoding `blob` on a thread of `scope`.
+pub fn decode_ahead<'scope, 'env>(
+    scope: &'scope Scope<'scope, 'env>,
+    blob: Box<dyn Read + Send + 'env>,
+    expected: &Expected,
+) -> Ahead<'scope> {
+    let (tx, rx) = sync_channel(DEPTH);
+    let stop = Arc::new(AtomicBool::new(false));
+    let expected = expected.clone();
+    let halt = stop.clone();
+    let handle = scope.spawn(move || -> Result<Measured> {
+        let mut decoded = Decoded::new(blob, &expected)?;
+        let mut listening = true;
+        loop {
+            if halt.load(Ordering::Relaxed) {
+                return Err(Error::new(ErrorKind::Interrupted, "stopped"));
+            }
+            let mut buf = vec![0u8; CHUNK];
+            let mut len = 0;
+            let eof = loop {
+                match decoded.reader().read(&mut buf[len..]) {
+                    Ok(0) => break true,
+                    Ok(n) => {
+                        len += n;
+                        if len == buf.len() {
+                            break false;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        // The reader reports it where it happens, in the tar it is reading.
+                        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                        return Err(
+                            Error::io("cannot decode the layer", e).with_kind(ErrorKind::Input)
+                        );
+                    }
+                }
+            };
+            buf.truncate(len);
+            // Once the reader has what it needs (the end-of-archive marker), the rest is
+            // only hashed.
+            if listening && len > 0 && tx.send(Ok(buf)).is_err() {
+                listening = false;
+            }
+            if eof {
+                break;
+            }
+        }
+        drop(tx);
+        decoded.finish()
+    });
+    Ahead {
+        rx,
+        chunk: Vec::new(),
+        pos: 0,
+        stop,
+        handle,
+    }
+}
+
+impl Ahead<'_> {
+    /// Waits for the decoder to reach the end of the blob; returns what it measured.
+    pub fn finish(self) -> Result<Measured> {
+        drop(self.rx);
+        self.handle
+            .join()
+            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the decoder thread panicked")))
+    }
+
+    /// Stops the decoder (after an error of the reader's own).
+    pub fn abort(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        drop(self.rx);
+        let _ = self.handle.join();
+    }
+}
+
+impl Read for Ahead<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.pos);
+        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
