@@ -15,17 +15,18 @@
 //!    hardlinks and staged files, each directory's mode and times after its contents.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, ErrorKind, LayerRef, Result};
 use crate::fs::resolve::{join, show};
 use crate::fs::{Strategy, Target, Unreproduced};
+use crate::image::store::ReadSeek;
 use crate::layer::ahead::decode_ahead;
 use crate::layer::entry::{read_header, Header, Kind, Parsed};
-use crate::layer::{Decoded, Expected};
+use crate::layer::{sniff, Compression, Decoded, Expected, Measured};
 use crate::merge::plan::{NodeKind, Origin, Plan, Record, Source, ROOT};
 use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
 use crate::merge::{classify, Change, RelPath};
@@ -47,6 +48,10 @@ pub trait Layers {
     fn size(&self, _index: usize) -> Option<u64> {
         None
     }
+    /// The blob of layer `index` for reading with seeks, where the store allows it.
+    fn open_seekable(&self, _index: usize) -> Result<Option<Box<dyn ReadSeek + '_>>> {
+        Ok(None)
+    }
 }
 
 impl Layers for crate::Image {
@@ -64,6 +69,9 @@ impl Layers for crate::Image {
     }
     fn size(&self, index: usize) -> Option<u64> {
         self.layer_size(index)
+    }
+    fn open_seekable(&self, index: usize) -> Result<Option<Box<dyn ReadSeek + '_>>> {
+        self.open_layer_seekable(index).map(Some)
     }
 }
 
@@ -85,6 +93,9 @@ impl Layers for InMemory<'_> {
     }
     fn expected(&self, _index: usize) -> Expected {
         Expected::default()
+    }
+    fn open_seekable(&self, index: usize) -> Result<Option<Box<dyn ReadSeek + '_>>> {
+        Ok(Some(Box::new(std::io::Cursor::new(&self.0[index][..]))))
     }
 }
 
@@ -148,20 +159,12 @@ pub fn apply(
         observer.layer_start(index, count, layers.size(index));
         let layer = layers.layer_ref(index);
         let expected = layers.expected(index);
-        let blob = Progress {
-            inner: layers.open(index)?,
-            observer: &mut *observer,
-        };
-        let measured = std::thread::scope(|scope| {
-            let mut ahead = decode_ahead(scope, Box::new(blob), &expected);
-            match a.read_layer(index, &mut ahead) {
-                Ok(()) => ahead.finish(),
-                Err(e) => {
-                    ahead.abort();
-                    Err(e)
-                }
+        let measured = match plain(layers, index)? {
+            Some(blob) => {
+                a.read_plain_layer(layers, index, blob, &expected, settings.verify, observer)
             }
-        })
+            None => a.read_compressed_layer(layers, index, &expected, settings.verify, observer),
+        }
         .map_err(|e| e.in_layer(&layer))?;
         if settings.verify {
             measured.verify(&expected).map_err(|e| e.in_layer(&layer))?;
@@ -209,17 +212,45 @@ struct Applier {
     out: Outcome,
 }
 
+/// The blob of layer `index` when it is an uncompressed tar the store can seek in.
+fn plain<'l>(layers: &'l dyn Layers, index: usize) -> Result<Option<Box<dyn ReadSeek + 'l>>> {
+    let Some(mut blob) = layers.open_seekable(index)? else {
+        return Ok(None);
+    };
+    let mut head = [0u8; 8];
+    let n = read_full(&mut *blob, &mut head)
+        .map_err(|e| Error::io("cannot read layer", e).with_kind(ErrorKind::Input))?;
+    if sniff(&head[..n])? != Compression::None {
+        return Ok(None);
+    }
+    blob.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io("cannot read layer", e))?;
+    Ok(Some(blob))
+}
+
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Reads the entries of one uncompressed layer, calling `each` with the entry's number (as
 /// in [`Source::entry`]), its header and its content. Entries that carry nothing for the tree
-/// (PAX global headers) are not numbered.
-fn for_each_entry(
-    tar: &mut dyn Read,
+/// (PAX global headers) are not numbered. Content `each` does not read is skipped (by a seek,
+/// where the archive was opened with seeks).
+fn for_each_entry<R: Read>(
+    entries: std::io::Result<tar::Entries<'_, R>>,
     export_rules: bool,
     each: &mut dyn FnMut(u32, Header, &mut dyn Read) -> Result<()>,
 ) -> Result<()> {
-    let mut archive = tar::Archive::new(tar);
-    let entries = archive
-        .entries()
+    let entries = entries
         .map_err(|e| Error::io("cannot read the layer as tar", e).with_kind(ErrorKind::Input))?;
     let mut last: Vec<u8> = Vec::new();
     let mut number = 0u32;
@@ -256,10 +287,94 @@ fn for_each_entry(
 }
 
 impl Applier {
-    fn read_layer(&mut self, index: usize, tar: &mut dyn Read) -> Result<()> {
+    /// A compressed layer (or one the store cannot seek in): decoded and hashed on another
+    /// thread, ahead of the writer.
+    fn read_compressed_layer(
+        &mut self,
+        layers: &dyn Layers,
+        index: usize,
+        expected: &Expected,
+        verify: bool,
+        observer: &mut dyn Observer,
+    ) -> Result<Measured> {
+        let blob = Progress {
+            inner: layers.open(index)?,
+            observer,
+        };
+        std::thread::scope(|scope| {
+            let mut ahead = decode_ahead(scope, Box::new(blob), expected, verify);
+            let mut archive = tar::Archive::new(&mut ahead);
+            match self.read_layer(index, archive.entries()) {
+                Ok(()) => ahead.finish(),
+                Err(e) => {
+                    ahead.abort();
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    /// An uncompressed layer the store can seek in: read for its entries, seeking past the
+    /// content of dead files, while another thread hashes the whole blob when it must be
+    /// checked.
+    fn read_plain_layer(
+        &mut self,
+        layers: &dyn Layers,
+        index: usize,
+        mut blob: Box<dyn ReadSeek + '_>,
+        expected: &Expected,
+        verify: bool,
+        observer: &mut dyn Observer,
+    ) -> Result<Measured> {
+        std::thread::scope(|scope| {
+            let hasher = verify.then(|| {
+                let raw = layers.open(index);
+                scope.spawn(move || -> Result<Measured> {
+                    let blob = Progress {
+                        inner: raw?,
+                        observer,
+                    };
+                    let mut d = Decoded::hashing(Box::new(blob), expected, true)?;
+                    std::io::copy(d.reader(), &mut std::io::sink()).map_err(|e| {
+                        Error::io("cannot read layer", e).with_kind(ErrorKind::Input)
+                    })?;
+                    d.finish()
+                })
+            });
+            let mut archive = tar::Archive::new(&mut blob);
+            let read = self.read_layer(index, archive.entries_with_seek());
+            let measured = match hasher {
+                Some(h) => h.join().unwrap_or_else(|_| {
+                    Err(Error::new(ErrorKind::Io, "the hashing thread panicked"))
+                }),
+                None => {
+                    let size = blob
+                        .seek(SeekFrom::End(0))
+                        .map_err(|e| Error::io("cannot read layer", e))?;
+                    let (digest, _) = crate::digest::Tap::counting().result();
+                    Ok(Measured {
+                        compression: Compression::None,
+                        blob: digest.clone(),
+                        blob_size: size,
+                        diff_id: digest,
+                        size,
+                    })
+                }
+            };
+            // A corrupt tar is reported where it breaks, before a digest mismatch.
+            read?;
+            measured
+        })
+    }
+
+    fn read_layer<R: Read>(
+        &mut self,
+        index: usize,
+        entries: std::io::Result<tar::Entries<'_, R>>,
+    ) -> Result<()> {
         let mut records = Vec::new();
         let export_rules = self.export_rules;
-        for_each_entry(tar, export_rules, &mut |number, mut header, body| {
+        for_each_entry(entries, export_rules, &mut |number, mut header, body| {
             self.out.entries += 1;
             let change = classify(&header.name)?;
             let source = Source {
@@ -407,13 +522,14 @@ impl<'a, 'r> Writer<'a, 'r> {
         })
     }
 
-    fn staging(&mut self) -> Result<&OwnedFd> {
+    /// The staging directory, made when first needed.
+    fn staging(&mut self) -> Result<BorrowedFd<'_>> {
         if self.staging.is_none() {
             let name = self.staging_name.clone();
             self.target.mkdir(self.root.as_fd(), &name, &name)?;
             self.staging = Some(self.target.open_dir(self.root.as_fd(), &name, &name)?);
         }
-        Ok(self.staging.as_ref().expect("just made"))
+        Ok(self.staging.as_ref().expect("just made").as_fd())
     }
 
     fn staged_name(inode: u32) -> Vec<u8> {
@@ -444,7 +560,6 @@ impl<'a, 'r> Writer<'a, 'r> {
             name: Box<[u8]>,
             unode: UpperId,
             plan_dir: Option<u32>,
-            fd: OwnedFd,
             path: Vec<u8>,
             todo: Vec<(Box<[u8]>, UpperId)>,
         }
@@ -457,11 +572,11 @@ impl<'a, 'r> Writer<'a, 'r> {
                 .map(|(n, c)| (n.into(), c))
                 .collect()
         };
+        // Directories are opened only where something must change: for a real image, nowhere.
         let mut stack = vec![Frame {
             name: Box::default(),
             unode: UPPER_ROOT,
             plan_dir: Some(ROOT),
-            fd: self.target.open_root()?,
             path: Vec::new(),
             todo: on_disk(self, UPPER_ROOT),
         }];
@@ -470,8 +585,8 @@ impl<'a, 'r> Writer<'a, 'r> {
                 let done = stack.pop().expect("not empty");
                 if let (None, Some(parent)) = (done.plan_dir, stack.last()) {
                     // Not a directory of the tree: everything below it is gone by now.
-                    let fd = parent.fd.try_clone().map_err(|e| Error::io("dup", e))?;
-                    self.target.rmdir(fd.as_fd(), &done.name, &done.path)?;
+                    let at = self.target.dir(&parent.path)?;
+                    self.target.rmdir(at.fd(), &done.name, &done.path)?;
                     self.disk[done.unode as usize] = Disk::Absent;
                 }
                 continue;
@@ -483,13 +598,11 @@ impl<'a, 'r> Writer<'a, 'r> {
                 Disk::Dir => {
                     let plan_dir =
                         in_plan.filter(|&c| matches!(self.plan.kind(c), NodeKind::Dir { .. }));
-                    let fd = self.target.open_dir(top.fd.as_fd(), &name, &phys)?;
                     let todo = on_disk(self, cu);
                     stack.push(Frame {
                         name,
                         unode: cu,
                         plan_dir,
-                        fd,
                         path: phys,
                         todo,
                     });
@@ -508,25 +621,18 @@ impl<'a, 'r> Writer<'a, 'r> {
                         self.state[inode as usize] = State::Placed(keep);
                         continue;
                     }
-                    let fd = top.fd.try_clone().map_err(|e| Error::io("dup", e))?;
+                    let at = self.target.dir(&top.path)?;
                     match live.get(&s) {
                         Some(&inode) if self.state[inode as usize] == State::Unplaced => {
                             let staged = Self::staged_name(inode);
-                            let staging = self
-                                .staging()?
-                                .try_clone()
-                                .map_err(|e| Error::io("dup", e))?;
-                            self.target.rename(
-                                fd.as_fd(),
-                                &name,
-                                staging.as_fd(),
-                                &staged,
-                                &phys,
-                            )?;
+                            self.staging()?;
+                            let staging = self.staging.as_ref().expect("made").as_fd();
+                            self.target
+                                .rename(at.fd(), &name, staging, &staged, &phys)?;
                             self.state[inode as usize] = State::Staged;
                             moved += 1;
                         }
-                        _ => self.target.unlink(fd.as_fd(), &name, &phys)?,
+                        _ => self.target.unlink(at.fd(), &name, &phys)?,
                     }
                     self.disk[cu as usize] = Disk::Absent;
                 }
@@ -554,15 +660,14 @@ impl<'a, 'r> Writer<'a, 'r> {
             let index = layer as usize;
             let lref = layers.layer_ref(index);
             let expected = layers.expected(index);
-            let staging = self
-                .staging()?
-                .try_clone()
-                .map_err(|e| Error::io("dup", e))?;
-            let mut decoded =
-                Decoded::new(layers.open(index)?, &expected).map_err(|e| e.in_layer(&lref))?;
+            self.staging()?;
+            let staging = self.staging.as_ref().expect("made").as_fd();
+            let mut decoded = Decoded::hashing(layers.open(index)?, &expected, verify)
+                .map_err(|e| e.in_layer(&lref))?;
             let target = &mut *self.target;
             let state = &mut self.state;
-            for_each_entry(decoded.reader(), false, &mut |number, _, body| {
+            let mut archive = tar::Archive::new(decoded.reader());
+            for_each_entry(archive.entries(), false, &mut |number, _, body| {
                 if let Some(&inode) = wanted.get(&number) {
                     let r = self.plan.record(Source {
                         layer,
@@ -640,13 +745,13 @@ impl<'a, 'r> Writer<'a, 'r> {
             let phys = join(&top.path, &name);
             let unode = top.unode.and_then(|u| self.upper.child(u, &name));
             let here = unode.map_or(Disk::Absent, |u| self.disk[u as usize]);
-            let fd = top.fd.try_clone().map_err(|e| Error::io("dup", e))?;
+            let at = top.fd.as_fd();
             match plan.kind(id) {
                 NodeKind::Dir { origin, .. } => {
                     if here != Disk::Dir {
-                        self.target.mkdir(fd.as_fd(), &name, &phys)?;
+                        self.target.mkdir(at, &name, &phys)?;
                     }
-                    let dfd = self.target.open_dir(fd.as_fd(), &name, &phys)?;
+                    let dfd = self.target.open_dir(at, &name, &phys)?;
                     self.target
                         .dir_owner_xattrs(dfd.as_fd(), &phys, &plan.origin_meta(*origin))?;
                     stack.push(Frame {
@@ -673,29 +778,19 @@ impl<'a, 'r> Writer<'a, 'r> {
                                         format!("{} has no first name", show(&phys)),
                                     )
                                 })?;
-                                self.target.link(&home, fd.as_fd(), &name, &phys)?;
+                                self.target.link(&home, at, &name, &phys)?;
                             }
                         }
                         State::Staged => {
-                            let staging = self
-                                .staging()?
-                                .try_clone()
-                                .map_err(|e| Error::io("dup", e))?;
-                            self.target.rename(
-                                staging.as_fd(),
-                                &Self::staged_name(inode),
-                                fd.as_fd(),
-                                &name,
-                                &phys,
-                            )?;
+                            let staging = self.staging.as_ref().expect("staged files").as_fd();
+                            let staged = Self::staged_name(inode);
+                            self.target.rename(staging, &staged, at, &name, &phys)?;
                             self.state[inode as usize] = State::Placed(keep(&phys));
                         }
                         State::Unplaced => {
                             let kind = plan.origin_kind(origin);
                             let meta = plan.origin_meta(origin);
-                            let made =
-                                self.target
-                                    .make_leaf(fd.as_fd(), &name, &phys, &kind, &meta)?;
+                            let made = self.target.make_leaf(at, &name, &phys, &kind, &meta)?;
                             self.state[inode as usize] = if made {
                                 State::Placed(keep(&phys))
                             } else {

@@ -58,8 +58,11 @@ impl Unreproduced {
 pub struct Target {
     res: Resolver,
     privileged: bool,
-    /// Who we are, for telling which owners an unprivileged run could not give.
+    /// Who we are: the owner new files get, and which owners an unprivileged run could not
+    /// give.
     me: (u32, u32),
+    /// The process umask, to tell when a new file already has its final mode.
+    umask: u32,
     unreproduced: Unreproduced,
     buf: Vec<u8>,
 }
@@ -94,10 +97,13 @@ impl Target {
         )
         .ctx(|| format!("cannot open target {}", path.display()))?;
         raise_fd_limit();
+        let umask = nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
+        nix::sys::stat::umask(umask);
         Ok(Target {
             res: Resolver::new(root, strategy),
             privileged: Uid::effective().is_root(),
             me: (Uid::effective().as_raw(), Gid::effective().as_raw()),
+            umask: umask.bits(),
             unreproduced: Unreproduced::default(),
             buf: vec![0; 256 * 1024],
         })
@@ -111,6 +117,15 @@ impl Target {
     /// The root directory, opened for reading and metadata changes.
     pub fn open_root(&self) -> Result<OwnedFd> {
         open_dir_rw(self.res.root().fd(), b".").ctx(|| "cannot open the target".into())
+    }
+
+    /// The directory at a physical path (one with no symlink on it, such as every directory
+    /// the applier made).
+    pub fn dir(&mut self, phys: &[u8]) -> Result<Dir> {
+        let path = RelPath::parse(phys)?;
+        self.res
+            .dir(&path, None)?
+            .ok_or_else(|| Error::new(ErrorKind::Io, format!("directory {} vanished", show(phys))))
     }
 
     /// Opens directory `name` in `at`, never following a symlink.
@@ -190,9 +205,12 @@ impl Target {
             at,
             name,
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o600),
+            Mode::from_bits_truncate(meta.mode & 0o777),
         )
         .ctx(|| format!("cannot create {}", show(phys)))?;
+        // Made with the final mode when the umask leaves it whole and no chown will clear
+        // setuid/setgid: one fchmod less per file.
+        let mode_done = meta.mode & 0o7000 == 0 && meta.mode & self.umask == 0;
         let mut file = File::from(fd);
         let mut written = 0u64;
         loop {
@@ -221,8 +239,10 @@ impl Target {
         }
         self.set_owner_fd(file.as_fd(), phys, meta)?;
         self.set_xattrs_fd(file.as_fd(), phys, meta)?;
-        nix::sys::stat::fchmod(file.as_fd(), Mode::from_bits_truncate(meta.mode))
-            .ctx(|| format!("cannot set mode of {}", show(phys)))?;
+        if !mode_done {
+            nix::sys::stat::fchmod(file.as_fd(), Mode::from_bits_truncate(meta.mode))
+                .ctx(|| format!("cannot set mode of {}", show(phys)))?;
+        }
         let atime = meta.atime.unwrap_or(meta.mtime);
         nix::sys::stat::futimens(file.as_fd(), &ts(atime), &ts(meta.mtime))
             .ctx(|| format!("cannot set times of {}", show(phys)))?;
@@ -328,7 +348,7 @@ impl Target {
         meta: &Meta,
         chmod: bool,
     ) -> Result<()> {
-        if self.privileged {
+        if self.privileged && (meta.uid, meta.gid) != self.me {
             if let Err(e) = nix::unistd::fchownat(
                 at,
                 name,
@@ -338,7 +358,7 @@ impl Target {
             ) {
                 self.owner_failed(phys, e.into())?;
             }
-        } else {
+        } else if !self.privileged {
             self.owner_skipped(phys, meta);
         }
         for (k, v) in &meta.xattrs {
@@ -369,6 +389,10 @@ impl Target {
     fn set_owner_fd(&mut self, fd: BorrowedFd<'_>, phys: &[u8], meta: &Meta) -> Result<()> {
         if !self.privileged {
             self.owner_skipped(phys, meta);
+            return Ok(());
+        }
+        // New nodes are ours already (no directory is setgid until the end).
+        if (meta.uid, meta.gid) == self.me {
             return Ok(());
         }
         match nix::unistd::fchown(

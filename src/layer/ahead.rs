@@ -6,7 +6,7 @@
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::{Scope, ScopedJoinHandle};
 
@@ -21,6 +21,7 @@ const DEPTH: usize = 4;
 /// [`Ahead::finish`] for the digests.
 pub struct Ahead<'scope> {
     rx: Receiver<io::Result<Vec<u8>>>,
+    back: SyncSender<Vec<u8>>,
     chunk: Vec<u8>,
     pos: usize,
     stop: Arc<AtomicBool>,
@@ -32,19 +33,24 @@ pub fn decode_ahead<'scope, 'env>(
     scope: &'scope Scope<'scope, 'env>,
     blob: Box<dyn Read + Send + 'env>,
     expected: &Expected,
+    hash: bool,
 ) -> Ahead<'scope> {
     let (tx, rx) = sync_channel(DEPTH);
+    // Emptied chunks come back to be filled again: no allocation, zeroing or page fault per
+    // megabyte.
+    let (back_tx, back_rx) = sync_channel::<Vec<u8>>(DEPTH + 2);
     let stop = Arc::new(AtomicBool::new(false));
     let expected = expected.clone();
     let halt = stop.clone();
     let handle = scope.spawn(move || -> Result<Measured> {
-        let mut decoded = Decoded::new(blob, &expected)?;
+        let mut decoded = Decoded::hashing(blob, &expected, hash)?;
         let mut listening = true;
         loop {
             if halt.load(Ordering::Relaxed) {
                 return Err(Error::new(ErrorKind::Interrupted, "stopped"));
             }
-            let mut buf = vec![0u8; CHUNK];
+            let mut buf = back_rx.try_recv().unwrap_or_default();
+            buf.resize(CHUNK, 0);
             let mut len = 0;
             let eof = loop {
                 match decoded.reader().read(&mut buf[len..]) {
@@ -80,6 +86,7 @@ pub fn decode_ahead<'scope, 'env>(
     });
     Ahead {
         rx,
+        back: back_tx,
         chunk: Vec::new(),
         pos: 0,
         stop,
@@ -109,7 +116,8 @@ impl Read for Ahead<'_> {
         while self.pos == self.chunk.len() {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
-                    self.chunk = chunk;
+                    let done = std::mem::replace(&mut self.chunk, chunk);
+                    let _ = self.back.try_send(done);
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
