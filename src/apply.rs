@@ -15,17 +15,21 @@
 //!    hardlinks and staged files, each directory's mode and times after its contents.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Seek, SeekFrom};
+use std::fs::File;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
+use crate::error::IoContext;
 use crate::error::{Error, ErrorKind, LayerRef, Result};
 use crate::fs::resolve::{join, show};
-use crate::fs::{Strategy, Target, Unreproduced};
-use crate::image::store::ReadSeek;
+use crate::fs::{Body, Strategy, Target, Unreproduced};
+use crate::image::store::Region;
 use crate::layer::ahead::decode_ahead;
 use crate::layer::entry::{read_header, Header, Kind, Parsed};
+use crate::layer::region::RegionReader;
 use crate::layer::{sniff, Compression, Decoded, Expected, Measured};
 use crate::merge::plan::{NodeKind, Origin, Plan, Record, Source, ROOT};
 use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
@@ -48,8 +52,9 @@ pub trait Layers {
     fn size(&self, _index: usize) -> Option<u64> {
         None
     }
-    /// The blob of layer `index` for reading with seeks, where the store allows it.
-    fn open_seekable(&self, _index: usize) -> Result<Option<Box<dyn ReadSeek + '_>>> {
+    /// Where the blob of layer `index` lies, if whole in one file here: a plain layer is then
+    /// read in place.
+    fn region(&self, _index: usize) -> Result<Option<Region>> {
         Ok(None)
     }
 }
@@ -70,20 +75,44 @@ impl Layers for crate::Image {
     fn size(&self, index: usize) -> Option<u64> {
         self.layer_size(index)
     }
-    fn open_seekable(&self, index: usize) -> Result<Option<Box<dyn ReadSeek + '_>>> {
-        self.open_layer_seekable(index).map(Some)
+    fn region(&self, index: usize) -> Result<Option<Region>> {
+        self.layer_region(index)
     }
 }
 
-/// Layer blobs in memory, bottom first, with no digests to check.
-pub struct InMemory<'a>(pub &'a [Vec<u8>]);
+/// Layer blobs, bottom first, with no digests to check: for tests and tools that make layers
+/// themselves. They are kept in an unlinked temporary file so that they are read like the
+/// layers of a stored image.
+pub struct InMemory {
+    file: Arc<File>,
+    spans: Vec<(u64, u64)>,
+}
 
-impl Layers for InMemory<'_> {
+impl InMemory {
+    pub fn new(blobs: &[Vec<u8>]) -> Result<InMemory> {
+        let mut file = tempfile::tempfile().ctx(|| "cannot make a temporary file".into())?;
+        let mut spans = Vec::new();
+        let mut at = 0u64;
+        for b in blobs {
+            file.write_all(b)
+                .ctx(|| "cannot write a temporary file".into())?;
+            spans.push((at, b.len() as u64));
+            at += b.len() as u64;
+        }
+        Ok(InMemory {
+            file: Arc::new(file),
+            spans,
+        })
+    }
+}
+
+impl Layers for InMemory {
     fn count(&self) -> usize {
-        self.0.len()
+        self.spans.len()
     }
     fn open(&self, index: usize) -> Result<Box<dyn Read + Send + '_>> {
-        Ok(Box::new(&self.0[index][..]))
+        let region = self.region(index)?.expect("always in place");
+        Ok(Box::new(RegionReader::new(region)))
     }
     fn layer_ref(&self, index: usize) -> LayerRef {
         LayerRef {
@@ -94,8 +123,13 @@ impl Layers for InMemory<'_> {
     fn expected(&self, _index: usize) -> Expected {
         Expected::default()
     }
-    fn open_seekable(&self, index: usize) -> Result<Option<Box<dyn ReadSeek + '_>>> {
-        Ok(Some(Box::new(std::io::Cursor::new(&self.0[index][..]))))
+    fn region(&self, index: usize) -> Result<Option<Region>> {
+        let (offset, len) = self.spans[index];
+        Ok(Some(Region {
+            file: self.file.clone(),
+            offset,
+            len,
+        }))
     }
 }
 
@@ -212,20 +246,15 @@ struct Applier {
     out: Outcome,
 }
 
-/// The blob of layer `index` when it is an uncompressed tar the store can seek in.
-fn plain<'l>(layers: &'l dyn Layers, index: usize) -> Result<Option<Box<dyn ReadSeek + 'l>>> {
-    let Some(mut blob) = layers.open_seekable(index)? else {
+/// Where layer `index` lies when it is an uncompressed tar in one file here.
+fn plain(layers: &dyn Layers, index: usize) -> Result<Option<Region>> {
+    let Some(region) = layers.region(index)? else {
         return Ok(None);
     };
     let mut head = [0u8; 8];
-    let n = read_full(&mut *blob, &mut head)
+    let n = read_full(&mut RegionReader::new(region.clone()), &mut head)
         .map_err(|e| Error::io("cannot read layer", e).with_kind(ErrorKind::Input))?;
-    if sniff(&head[..n])? != Compression::None {
-        return Ok(None);
-    }
-    blob.seek(SeekFrom::Start(0))
-        .map_err(|e| Error::io("cannot read layer", e))?;
-    Ok(Some(blob))
+    Ok((sniff(&head[..n])? == Compression::None).then_some(region))
 }
 
 fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -241,14 +270,17 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// Told of each entry: its number, header, content, and where the content lies in the layer.
+type EntryFn<'a> = dyn FnMut(u32, Header, &mut dyn Read, Option<u64>) -> Result<()> + 'a;
+
 /// Reads the entries of one uncompressed layer, calling `each` with the entry's number (as
-/// in [`Source::entry`]), its header and its content. Entries that carry nothing for the tree
+/// in [`Source::entry`]), its header, its content and where that lies in the layer. Entries that carry nothing for the tree
 /// (PAX global headers) are not numbered. Content `each` does not read is skipped (by a seek,
 /// where the archive was opened with seeks).
 fn for_each_entry<R: Read>(
     entries: std::io::Result<tar::Entries<'_, R>>,
     export_rules: bool,
-    each: &mut dyn FnMut(u32, Header, &mut dyn Read) -> Result<()>,
+    each: &mut EntryFn<'_>,
 ) -> Result<()> {
     let entries = entries
         .map_err(|e| Error::io("cannot read the layer as tar", e).with_kind(ErrorKind::Input))?;
@@ -280,7 +312,10 @@ fn for_each_entry<R: Read>(
                 .xattrs
                 .retain(|(k, _)| k == b"security.capability");
         }
-        each(number, header, &mut entry).map_err(|e| e.at_entry(&name))?;
+        // Where the content lies in the layer, unless the tar stores it in pieces.
+        let data_at =
+            (!entry.header().entry_type().is_gnu_sparse()).then(|| entry.raw_file_position());
+        each(number, header, &mut entry, data_at).map_err(|e| e.at_entry(&name))?;
         number += 1;
     }
     Ok(())
@@ -304,7 +339,7 @@ impl Applier {
         std::thread::scope(|scope| {
             let mut ahead = decode_ahead(scope, Box::new(blob), expected, verify);
             let mut archive = tar::Archive::new(&mut ahead);
-            match self.read_layer(index, archive.entries()) {
+            match self.read_layer(index, archive.entries(), None) {
                 Ok(()) => ahead.finish(),
                 Err(e) => {
                     ahead.abort();
@@ -321,7 +356,7 @@ impl Applier {
         &mut self,
         layers: &dyn Layers,
         index: usize,
-        mut blob: Box<dyn ReadSeek + '_>,
+        region: Region,
         expected: &Expected,
         verify: bool,
         observer: &mut dyn Observer,
@@ -341,16 +376,15 @@ impl Applier {
                     d.finish()
                 })
             });
+            let mut blob = RegionReader::new(region.clone());
             let mut archive = tar::Archive::new(&mut blob);
-            let read = self.read_layer(index, archive.entries_with_seek());
+            let read = self.read_layer(index, archive.entries_with_seek(), Some(&region));
             let measured = match hasher {
                 Some(h) => h.join().unwrap_or_else(|_| {
                     Err(Error::new(ErrorKind::Io, "the hashing thread panicked"))
                 }),
                 None => {
-                    let size = blob
-                        .seek(SeekFrom::End(0))
-                        .map_err(|e| Error::io("cannot read layer", e))?;
+                    let size = region.len;
                     let (digest, _) = crate::digest::Tap::counting().result();
                     Ok(Measured {
                         compression: Compression::None,
@@ -367,62 +401,76 @@ impl Applier {
         })
     }
 
+    /// Reads one layer's entries; `region` is where a plain layer lies, for copying file
+    /// contents in the kernel.
     fn read_layer<R: Read>(
         &mut self,
         index: usize,
         entries: std::io::Result<tar::Entries<'_, R>>,
+        region: Option<&Region>,
     ) -> Result<()> {
         let mut records = Vec::new();
         let export_rules = self.export_rules;
-        for_each_entry(entries, export_rules, &mut |number, mut header, body| {
-            self.out.entries += 1;
-            let change = classify(&header.name)?;
-            let source = Source {
-                layer: index as u32,
-                entry: number,
-            };
-            let is_dir = header.kind == Kind::Dir;
-            match &change {
-                Change::Put(p) => {
-                    let id = self.upper.node(p);
-                    let masked = self.upper.masked(id, index, is_dir);
-                    self.upper.note_entry(id, index, is_dir);
-                    if header.kind == Kind::File
-                        && (masked || !self.place(id, p, &header, source, body)?)
-                    {
-                        self.out.skipped += header.size;
+        for_each_entry(
+            entries,
+            export_rules,
+            &mut |number, mut header, stream, data_at| {
+                let body = match (region, data_at) {
+                    (Some(r), Some(at)) => Body::Range {
+                        file: &r.file,
+                        offset: r.offset + at,
+                    },
+                    _ => Body::Stream(stream),
+                };
+                self.out.entries += 1;
+                let change = classify(&header.name)?;
+                let source = Source {
+                    layer: index as u32,
+                    entry: number,
+                };
+                let is_dir = header.kind == Kind::Dir;
+                match &change {
+                    Change::Put(p) => {
+                        let id = self.upper.node(p);
+                        let masked = self.upper.masked(id, index, is_dir);
+                        self.upper.note_entry(id, index, is_dir);
+                        if header.kind == Kind::File
+                            && (masked || !self.place(id, p, &header, source, body)?)
+                        {
+                            self.out.skipped += header.size;
+                        }
                     }
-                }
-                // Not a path of the tree: not noted, so it masks nothing.
-                Change::AufsLink(p) if header.kind == Kind::File => {
-                    let id = self.upper.node(p);
-                    if self.upper.masked(id, index, false)
-                        || !self.place(id, p, &header, source, body)?
-                    {
-                        self.out.skipped += header.size;
+                    // Not a path of the tree: not noted, so it masks nothing.
+                    Change::AufsLink(p) if header.kind == Kind::File => {
+                        let id = self.upper.node(p);
+                        if self.upper.masked(id, index, false)
+                            || !self.place(id, p, &header, source, body)?
+                        {
+                            self.out.skipped += header.size;
+                        }
                     }
+                    Change::Whiteout(p) => {
+                        self.out.whiteouts += 1;
+                        let id = self.upper.node(p);
+                        self.upper.note_whiteout(id, index);
+                    }
+                    Change::Opaque(p) => {
+                        self.out.whiteouts += 1;
+                        let id = self.upper.node(p);
+                        self.upper.note_opaque(id, index);
+                    }
+                    Change::AufsLink(_) | Change::AufsMeta => {}
                 }
-                Change::Whiteout(p) => {
-                    self.out.whiteouts += 1;
-                    let id = self.upper.node(p);
-                    self.upper.note_whiteout(id, index);
-                }
-                Change::Opaque(p) => {
-                    self.out.whiteouts += 1;
-                    let id = self.upper.node(p);
-                    self.upper.note_opaque(id, index);
-                }
-                Change::AufsLink(_) | Change::AufsMeta => {}
-            }
-            header.name = Vec::new();
-            records.push(Record {
-                change,
-                kind: header.kind,
-                size: header.size,
-                meta: header.meta,
-            });
-            Ok(())
-        })?;
+                header.name = Vec::new();
+                records.push(Record {
+                    change,
+                    kind: header.kind,
+                    size: header.size,
+                    meta: header.meta,
+                });
+                Ok(())
+            },
+        )?;
         self.records[index] = records;
         Ok(())
     }
@@ -436,7 +484,7 @@ impl Applier {
         path: &RelPath,
         h: &Header,
         source: Source,
-        body: &mut dyn Read,
+        body: Body<'_>,
     ) -> Result<bool> {
         if path.is_root() {
             return Ok(false);
@@ -667,14 +715,21 @@ impl<'a, 'r> Writer<'a, 'r> {
             let target = &mut *self.target;
             let state = &mut self.state;
             let mut archive = tar::Archive::new(decoded.reader());
-            for_each_entry(archive.entries(), false, &mut |number, _, body| {
+            for_each_entry(archive.entries(), false, &mut |number, _, body, _| {
                 if let Some(&inode) = wanted.get(&number) {
                     let r = self.plan.record(Source {
                         layer,
                         entry: number,
                     });
                     let name = Self::staged_name(inode);
-                    target.write_new(staging.as_fd(), &name, &name, &r.meta, r.size, body)?;
+                    target.write_new(
+                        staging.as_fd(),
+                        &name,
+                        &name,
+                        &r.meta,
+                        r.size,
+                        Body::Stream(body),
+                    )?;
                     state[inode as usize] = State::Staged;
                 }
                 Ok(())

@@ -11,7 +11,13 @@ use flatten::snapshot::{Mtime, Snapshot};
 /// Applies `layers`, requires the spec's tree, returns what the run did.
 fn run(layers: &[Vec<u8>]) -> Outcome {
     let dir = tmp();
-    let out = apply(&InMemory(layers), dir.path(), &Settings::default(), &mut ()).unwrap();
+    let out = apply(
+        &InMemory::new(layers).unwrap(),
+        dir.path(),
+        &Settings::default(),
+        &mut (),
+    )
+    .unwrap();
     let model = spec(layers).expect("the spec accepts it");
     assert_same(
         &Snapshot::from_dir(dir.path()).unwrap(),

@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
     let layers: Vec<Vec<u8>> = entries(data).iter().map(|l| tarw::tar(l)).collect();
     let sb = sandbox::Sandbox::new();
     let ok = flatten::apply::apply(
-        &flatten::apply::InMemory(&layers),
+        &flatten::apply::InMemory::new(&layers).unwrap(),
         &sb.root(),
         &Default::default(),
         &mut (),

@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let sb = sandbox::Sandbox::new();
     let layers = [data.to_vec()];
     let _ = flatten::apply::apply(
-        &flatten::apply::InMemory(&layers),
+        &flatten::apply::InMemory::new(&layers).unwrap(),
         &sb.root(),
         &Default::default(),
         &mut (),

@@ -18,6 +18,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
+use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag};
 use nix::sys::time::TimeSpec;
@@ -53,6 +54,17 @@ impl Unreproduced {
         }
     }
 }
+
+/// Where a new file's content comes from.
+pub enum Body<'a> {
+    /// Read it from a stream (a decoded layer).
+    Stream(&'a mut dyn Read),
+    /// Copy it, in the kernel, from this offset of a file (a plain layer read in place).
+    Range { file: &'a File, offset: u64 },
+}
+
+/// The most `copy_file_range` copies at once, so an interrupt is noticed within a moment.
+const COPY_CHUNK: u64 = 8 << 20;
 
 /// The directory being written.
 pub struct Target {
@@ -173,7 +185,7 @@ impl Target {
         path: &RelPath,
         meta: &Meta,
         size: u64,
-        body: &mut dyn Read,
+        body: Body<'_>,
         replace: bool,
     ) -> Result<()> {
         let name = path
@@ -199,7 +211,7 @@ impl Target {
         phys: &[u8],
         meta: &Meta,
         size: u64,
-        body: &mut dyn Read,
+        body: Body<'_>,
     ) -> Result<()> {
         let fd = openat(
             at,
@@ -212,26 +224,10 @@ impl Target {
         // setuid/setgid: one fchmod less per file.
         let mode_done = meta.mode & 0o7000 == 0 && meta.mode & self.umask == 0;
         let mut file = File::from(fd);
-        let mut written = 0u64;
-        loop {
-            if crate::apply::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
-                return Err(Error::new(
-                    ErrorKind::Interrupted,
-                    format!("interrupted while writing {}", show(phys)),
-                ));
-            }
-            let n = match body.read(&mut self.buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(Error::io("cannot read entry data", e).with_kind(ErrorKind::Input))
-                }
-            };
-            file.write_all(&self.buf[..n])
-                .ctx(|| format!("cannot write {}", show(phys)))?;
-            written += n as u64;
-        }
+        let written = match body {
+            Body::Stream(r) => self.copy_stream(&mut file, r, phys)?,
+            Body::Range { file: src, offset } => self.copy_range(&file, src, offset, size, phys)?,
+        };
         if written < size {
             return Err(Error::input(format!(
                 "the layer ends inside this file: {written} of {size} bytes"
@@ -249,6 +245,97 @@ impl Target {
         Ok(())
     }
 
+    fn interrupted(phys: &[u8]) -> Result<()> {
+        if crate::apply::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(Error::new(
+                ErrorKind::Interrupted,
+                format!("interrupted while writing {}", show(phys)),
+            ));
+        }
+        Ok(())
+    }
+
+    fn copy_stream(&mut self, out: &mut File, body: &mut dyn Read, phys: &[u8]) -> Result<u64> {
+        let mut written = 0u64;
+        loop {
+            Self::interrupted(phys)?;
+            let n = match body.read(&mut self.buf) {
+                Ok(0) => return Ok(written),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::io("cannot read entry data", e).with_kind(ErrorKind::Input))
+                }
+            };
+            out.write_all(&self.buf[..n])
+                .ctx(|| format!("cannot write {}", show(phys)))?;
+            written += n as u64;
+        }
+    }
+
+    /// Copies `size` bytes at `offset` of `src` into `out` without bringing them to user
+    /// space; where the kernel cannot (another filesystem), through a buffer.
+    fn copy_range(
+        &mut self,
+        out: &File,
+        src: &File,
+        offset: u64,
+        size: u64,
+        phys: &[u8],
+    ) -> Result<u64> {
+        let mut off = offset as i64;
+        let mut done = 0u64;
+        while done < size {
+            Self::interrupted(phys)?;
+            let want = (size - done).min(COPY_CHUNK) as usize;
+            match nix::fcntl::copy_file_range(src, Some(&mut off), out, None, want) {
+                Ok(0) => return Ok(done),
+                Ok(n) => done += n as u64,
+                Err(Errno::EINTR) => {}
+                Err(Errno::EXDEV | Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP)
+                    if done == 0 =>
+                {
+                    return self.copy_through(out, src, offset, size, phys)
+                }
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("cannot write {}", show(phys)),
+                        io::Error::from(e),
+                    ))
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    fn copy_through(
+        &mut self,
+        mut out: &File,
+        src: &File,
+        offset: u64,
+        size: u64,
+        phys: &[u8],
+    ) -> Result<u64> {
+        use std::os::unix::fs::FileExt;
+        let mut done = 0u64;
+        while done < size {
+            Self::interrupted(phys)?;
+            let want = (size - done).min(self.buf.len() as u64) as usize;
+            let n = match src.read_at(&mut self.buf[..want], offset + done) {
+                Ok(0) => return Ok(done),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::io("cannot read entry data", e).with_kind(ErrorKind::Input))
+                }
+            };
+            out.write_all(&self.buf[..n])
+                .ctx(|| format!("cannot write {}", show(phys)))?;
+            done += n as u64;
+        }
+        Ok(done)
+    }
+
     /// Creates a node without content (an empty file, a symlink, a device, a fifo) with its
     /// metadata. Returns false for a device an unprivileged run cannot make.
     pub fn make_leaf(
@@ -260,7 +347,9 @@ impl Target {
         meta: &Meta,
     ) -> Result<bool> {
         match kind {
-            Kind::File => self.write_new(at, name, phys, meta, 0, &mut io::empty())?,
+            Kind::File => {
+                self.write_new(at, name, phys, meta, 0, Body::Stream(&mut io::empty()))?
+            }
             Kind::Symlink(target) => {
                 nix::unistd::symlinkat(target.as_slice(), at, name)
                     .ctx(|| format!("cannot create symlink {}", show(phys)))?;

@@ -121,6 +121,14 @@ impl Image {
             .map_err(|e| e.in_layer(&self.layer_ref(index)))
     }
 
+    /// Where the blob of layer `index` lies, if in one file here.
+    pub fn layer_region(&self, index: usize) -> Result<Option<store::Region>> {
+        let l = &self.layers[index];
+        self.store
+            .region(&l.path)
+            .map_err(|e| e.in_layer(&self.layer_ref(index)))
+    }
+
     /// The stored size of layer `index`, if known.
     pub fn layer_size(&self, index: usize) -> Option<u64> {
         let l = &self.layers[index];

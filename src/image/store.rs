@@ -20,8 +20,21 @@ use crate::merge::RelPath;
 pub trait ReadSeek: Read + std::io::Seek + Send {}
 impl<T: Read + std::io::Seek + Send> ReadSeek for T {}
 
+/// Where a file of the image lies: a byte range of a file on this machine. Lets a plain layer
+/// be read with seeks and its file contents copied by the kernel (`copy_file_range`).
+#[derive(Clone, Debug)]
+pub struct Region {
+    pub file: Arc<File>,
+    pub offset: u64,
+    pub len: u64,
+}
+
 /// Read access to the files of an image.
 pub trait Store: Send + Sync {
+    /// Where the file at `path` lies, if it lies whole in one file here.
+    fn region(&self, _path: &str) -> Result<Option<Region>> {
+        Ok(None)
+    }
     /// Opens the file at `path` (relative to the top of the archive or directory).
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>>;
     /// Opens the file at `path` for reading with seeks.
@@ -208,6 +221,15 @@ impl Read for Slice {
 }
 
 impl Store for TarStore {
+    fn region(&self, path: &str) -> Result<Option<Region>> {
+        let (offset, len) = self.lookup(path)?;
+        Ok(Some(Region {
+            file: self.file.clone(),
+            offset,
+            len,
+        }))
+    }
+
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>> {
         Ok(self.open_seekable(path)?)
     }
@@ -306,6 +328,16 @@ impl DirStore {
 }
 
 impl Store for DirStore {
+    fn region(&self, path: &str) -> Result<Option<Region>> {
+        let file = self.open_file(path)?;
+        let len = file.metadata().ctx(|| format!("cannot read {path}"))?.len();
+        Ok(Some(Region {
+            file: Arc::new(file),
+            offset: 0,
+            len,
+        }))
+    }
+
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>> {
         Ok(Box::new(self.open_file(path)?))
     }

@@ -4,6 +4,7 @@
 
 pub mod ahead;
 pub mod entry;
+pub mod region;
 
 use std::io::{self, BufRead, BufReader, Read};
 

@@ -100,7 +100,12 @@ pub fn apply_with(
         strategy,
         ..Default::default()
     };
-    flatten::apply::apply(&flatten::apply::InMemory(layers), dir, &settings, &mut ())?;
+    flatten::apply::apply(
+        &flatten::apply::InMemory::new(layers)?,
+        dir,
+        &settings,
+        &mut (),
+    )?;
     Ok(())
 }
 

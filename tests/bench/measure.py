@@ -1,0 +1,478 @@
+#!/usr/bin/env python3
+"""Timing, I/O accounting and image description for the flatten benchmark.
+
+Used by tests/bench/images.sh and tests/bench/run.sh (see there); by hand:
+
+  measure.py describe IMAGE_DIR                 markdown table of an image's layers
+  measure.py check-compression PATH plain|gzip  fail unless every layer of PATH (a
+                                                docker-archive tar or an OCI layout)
+                                                is stored that way
+  measure.py bench --bench-dir D --flatten F --runs N --fs NAME=DIR ... [--image NAME ...]
+                   [--form plain|gzip ...] [--json FILE]
+                                                run the benchmark, print the markdown
+  measure.py run OUTDIR -- CMD ARGS...          one measured run of CMD (time, peak RSS,
+                                                /proc/PID/io), as JSON
+
+How one run is measured (run_once): the output dir is removed and made again (empty),
+then sync(2), then the clock starts and `/usr/bin/time -f %M CMD` is spawned; waitid(
+WEXITED | WNOWAIT) returns when it exits but leaves it a zombie, so the clock stops
+there and /proc/PID/io can still be read; then wait4() reaps it. GNU time forks CMD and
+waits for it, so the kernel has added CMD's I/O counters (and those of the children
+CMD waited for: tar's gzip, the loops' tar) into time's, and %M is the peak RSS of CMD
+and of the children it waited for. (ru_maxrss of a child spawned by python itself
+would be at least python's own RSS: exec keeps the old mm's high-water mark.)
+`measure.py selftest` checks all this.
+"""
+
+import argparse
+import datetime
+import gzip
+import io
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+MiB = 1 << 20
+TAR_FLAGS = ["--numeric-owner", "--xattrs", "--xattrs-include=*"]
+
+
+# ---------------------------------------------------------------- images
+
+
+def oci_layers(layout, ref="latest"):
+    """[(blob path, media type, size)] of the image REF of an OCI layout, bottom first."""
+    with open(os.path.join(layout, "index.json")) as f:
+        index = json.load(f)
+    mans = [m for m in index["manifests"]
+            if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref]
+    if not mans:
+        if len(index["manifests"]) != 1:
+            sys.exit(f"{layout}: no manifest named {ref}")
+        mans = index["manifests"]
+    man = json.load(open(blob(layout, mans[0]["digest"])))
+    cfg = json.load(open(blob(layout, man["config"]["digest"])))
+    return [(blob(layout, l["digest"]), l["mediaType"], l["size"]) for l in man["layers"]], cfg
+
+
+def blob(layout, digest):
+    algo, hexd = digest.split(":", 1)
+    return os.path.join(layout, "blobs", algo, hexd)
+
+
+def docker_archive_layers(path):
+    """[(member name, first 4 bytes)] of the layers of a docker-archive tar."""
+    with tarfile.open(path) as t:
+        manifest = json.load(t.extractfile("manifest.json"))
+        if len(manifest) != 1:
+            sys.exit(f"{path}: {len(manifest)} images, expected 1")
+        out = []
+        for name in manifest[0]["Layers"]:
+            m = t.getmember(name)
+            while m.issym() or m.islnk():   # docker's own layout links layers
+                m = t.getmember(os.path.normpath(os.path.join(os.path.dirname(m.name), m.linkname)))
+            out.append((name, t.extractfile(m).read(4)))
+        return out
+
+
+def kind(magic):
+    if magic[:2] == b"\x1f\x8b":
+        return "gzip"
+    if magic == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    return "plain"
+
+
+def check_compression(path, want):
+    if os.path.isdir(path):
+        layers = []
+        for p, mt, _ in oci_layers(path)[0]:
+            with open(p, "rb") as f:
+                magic = f.read(4)
+            labelled = {"tar": "plain", "tar+gzip": "gzip", "tar+zstd": "zstd"}.get(mt.rsplit(".", 1)[-1])
+            if labelled != kind(magic):
+                sys.exit(f"{path}: blob {os.path.basename(p)[:12]} is {kind(magic)} but labelled {mt}")
+            layers.append((os.path.basename(p)[:12], magic))
+    else:
+        layers = docker_archive_layers(path)
+    bad = [(n, kind(m)) for n, m in layers if kind(m) != want]
+    if bad:
+        sys.exit(f"{path}: layers not {want}: {bad}")
+    print(f"{path}: {len(layers)} layers, all {want}", file=sys.stderr)
+
+
+def tar_stats(fileobj):
+    s = dict(entries=0, dirs=0, files=0, file_bytes=0, symlinks=0, hardlinks=0,
+             other=0, whiteouts=0, opaque=0)
+    with tarfile.open(fileobj=fileobj, mode="r|") as t:
+        for m in t:
+            s["entries"] += 1
+            base = os.path.basename(m.name.rstrip("/"))
+            if base == ".wh..wh..opq":
+                s["opaque"] += 1
+            elif base.startswith(".wh."):
+                s["whiteouts"] += 1
+            elif m.isdir():
+                s["dirs"] += 1
+            elif m.isreg():
+                s["files"] += 1
+                s["file_bytes"] += m.size
+            elif m.issym():
+                s["symlinks"] += 1
+            elif m.islnk():
+                s["hardlinks"] += 1
+            else:
+                s["other"] += 1
+    return s
+
+
+def describe(image_dir):
+    plain, cfg = oci_layers(os.path.join(image_dir, "oci-plain"))
+    gz, _ = oci_layers(os.path.join(image_dir, "oci-gzip"))
+    diff_ids = cfg["rootfs"]["diff_ids"]
+    assert [os.path.basename(p) for p, _, _ in plain] == [d.split(":")[1] for d in diff_ids], \
+        "oci-plain blobs are not the uncompressed layers"
+    history = [h.get("created_by", "") for h in cfg.get("history", []) if not h.get("empty_layer")]
+    rows, tot = [], dict(plain=0, gz=0)
+    name = os.path.basename(os.path.abspath(image_dir))
+    print(f"### {name}\n")
+    print("| layer | created by | tar MiB | gzip MiB | entries | dirs | files | file MiB "
+          "| symlinks | hardlinks | other | whiteouts | opaque |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for i, ((pp, _, psize), (gp, _, gsize)) in enumerate(zip(plain, gz), 1):
+        with open(pp, "rb") as f:
+            s = tar_stats(f)
+        by = history[i - 1] if i - 1 < len(history) else ""
+        by = by.replace("tests/bench/images.sh: ", "").replace("|", "/")
+        tot["plain"] += psize
+        tot["gz"] += gsize
+        print(f"| {i} | {by} | {psize / MiB:.1f} | {gsize / MiB:.1f} | {s['entries']} "
+              f"| {s['dirs']} | {s['files']} | {s['file_bytes'] / MiB:.1f} | {s['symlinks']} "
+              f"| {s['hardlinks']} | {s['other']} | {s['whiteouts']} | {s['opaque']} |")
+    with open(os.path.join(image_dir, "final.tar"), "rb") as f:
+        s = tar_stats(f)
+    print(f"| all | | {tot['plain'] / MiB:.1f} | {tot['gz'] / MiB:.1f} | | | | | | | | | |")
+    print(f"| final tree | final.tar | {os.path.getsize(os.path.join(image_dir, 'final.tar')) / MiB:.1f} "
+          f"| | {s['entries']} | {s['dirs']} | {s['files']} | {s['file_bytes'] / MiB:.1f} "
+          f"| {s['symlinks']} | {s['hardlinks']} | {s['other']} | | |")
+    da = os.path.getsize(os.path.join(image_dir, "docker-archive.tar"))
+    print(f"\ndocker-archive.tar: {da / MiB:.1f} MiB; gzip/tar ratio: {tot['gz'] / tot['plain']:.2f}\n")
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def read_io(pid):
+    out = {}
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            k, v = line.split(":")
+            out[k.strip()] = int(v)
+    return out
+
+
+def rm_rf(path):
+    if os.path.lexists(path):
+        subprocess.run(["rm", "-rf", "--one-file-system", path], check=True)
+
+
+def run_once(argv, outdir, log):
+    """Run argv once into a fresh empty outdir (None: no output dir); its stdout and
+    stderr go to the file log (None: inherited)."""
+    if outdir:
+        rm_rf(outdir)
+        os.mkdir(outdir)
+    fd, rssfile = tempfile.mkstemp(prefix="rss-", dir="/var/tmp")
+    os.close(fd)
+    timed = ["/usr/bin/time", "-f", "%M", "-o", rssfile, *argv]
+    os.sync()
+    with open(log or os.devnull, "wb") as lf:
+        redirect = [(os.POSIX_SPAWN_DUP2, lf.fileno(), 1),
+                    (os.POSIX_SPAWN_DUP2, lf.fileno(), 2)] if log else []
+        t0 = time.monotonic()
+        pid = os.posix_spawn(timed[0], timed, os.environ, file_actions=redirect)
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        t1 = time.monotonic()
+        ioc = read_io(pid)
+        _, status, _ = os.wait4(pid, 0)
+    with open(rssfile) as f:
+        rss = f.read().split()
+    os.unlink(rssfile)
+    if status != 0:
+        tail = ""
+        if log:
+            with open(log, errors="replace") as f:
+                tail = f.read()[-3000:]
+        raise SystemExit(f"command failed ({os.waitstatus_to_exitcode(status)}): "
+                         f"{' '.join(argv)}\n{tail}")
+    if outdir:
+        rm_rf(outdir)
+    return dict(time=t1 - t0, rss_kib=int(rss[-1]), wchar=ioc["wchar"], rchar=ioc["rchar"],
+                write_bytes=ioc["write_bytes"], read_bytes=ioc["read_bytes"],
+                cancelled=ioc["cancelled_write_bytes"])
+
+
+def selftest():
+    """Check that the I/O counters of a zombie, and of reaped children, are read."""
+    d = tempfile.mkdtemp(dir="/var/tmp")
+    try:
+        log = os.path.join(d, "log")
+        r = run_once(["dd", "if=/dev/zero", f"of={d}/a", "bs=1M", "count=8", "status=none"], None, log)
+        assert r["wchar"] >= 8 * MiB, r
+        r = run_once(["sh", "-c", f"dd if=/dev/zero of={d}/b bs=1M count=8 status=none"], None, log)
+        assert r["wchar"] >= 8 * MiB, ("children's I/O not in the parent's", r)
+        r = run_once(["true"], None, log)
+        assert r["rss_kib"] < 8 * 1024, ("peak RSS of `true`", r)
+        r = run_once(["sh", "-c", "python3 -c 'x = bytearray(64 << 20)'"], None, log)
+        assert r["rss_kib"] > 64 * 1024, ("peak RSS of children", r)
+        print("selftest: /proc/PID/io of the zombie and of reaped children, peak RSS: ok",
+              file=sys.stderr)
+    finally:
+        shutil.rmtree(d)
+
+
+def commands(args, image, form, first_fs, out):
+    img = os.path.join(args.bench_dir, "images", image)
+    if form == "plain":
+        src, layout, z = os.path.join(img, "docker-archive.tar"), os.path.join(img, "oci-plain"), ""
+    else:
+        src = layout = os.path.join(img, "oci-gzip")
+        z = "z"
+    layers = [p for p, _, _ in oci_layers(layout)[0]]
+    tar = " ".join(TAR_FLAGS)
+    cmds = [
+        ("floor", ["tar", *TAR_FLAGS, "-xf", os.path.join(img, "final.tar"), "-C", out], out),
+        ("flatten", [args.flatten, "-q", src, out], out),
+        ("umoci", ["umoci", "raw", "unpack", "--image", f"{layout}:latest", out], out),
+        ("gnutar-layers", ["sh", "-c", f'o=$1; shift; for l; do tar {tar} -x{z}f "$l" -C "$o" || exit 1; done',
+                           "sh", out, *layers], out),
+    ]
+    if form == "gzip" and first_fs:
+        for tool in ("igzip", "gzip"):
+            cmds.append((f"inflate-{tool}", ["sh", "-c", f'for l; do {tool} -dc "$l" || exit 1; done >/dev/null',
+                                             "sh", *layers], None))
+    return cmds
+
+
+def bench(args):
+    selftest()
+    fss = [fs.split("=", 1) for fs in args.fs]
+    results = []   # dicts: image form fs cmd runs=[...] ratios=[...]
+    log = os.path.join(args.bench_dir, "last-command.log")
+    t_start = time.monotonic()
+    busy0, own0 = cpu_busy(), own_cpu()
+    for image in args.image:
+        for form in args.form:
+            for fi, (fsname, fsdir) in enumerate(fss):
+                out = os.path.join(fsdir, "out")
+                cmds = commands(args, image, form, fi == 0, out)
+                recs = {name: dict(image=image, form=form, fs=fsname, cmd=name, argv=argv,
+                                   runs=[], ratios=[]) for name, argv, _ in cmds}
+                label = f"{image} / {form} / {fsname}"
+                print(f"[bench] {label}: warm-up", file=sys.stderr)
+                for name, argv, o in cmds:   # warm-up round: page cache of the inputs
+                    run_once(argv, o, log)
+                for r in range(args.runs):
+                    order = cmds[r % len(cmds):] + cmds[:r % len(cmds)]   # rotate the start
+                    times = {}
+                    for name, argv, o in order:
+                        m = run_once(argv, o, log)
+                        recs[name]["runs"].append(m)
+                        times[name] = m["time"]
+                    for name in times:
+                        recs[name]["ratios"].append(times[name] / times["floor"])
+                    print(f"[bench] {label}: round {r + 1}/{args.runs}: " +
+                          ", ".join(f"{n} {t:.2f}s" for n, t in times.items()), file=sys.stderr)
+                results.extend(recs.values())
+    elapsed = time.monotonic() - t_start
+    args.others_cpu = (cpu_busy() - busy0) - (own_cpu() - own0)
+    md = report(args, results, elapsed)
+    if args.syscalls:
+        md += syscall_report(args, fss)
+    print(md)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(elapsed=elapsed, results=results), f, indent=1)
+
+
+def strace_counts(argv, outdir):
+    """{syscall: calls} of one run under `strace -f -c` (threads and children included)."""
+    fd, summary = tempfile.mkstemp(prefix="strace-", dir="/var/tmp")
+    os.close(fd)
+    try:
+        run_once(["strace", "-f", "-c", "-o", summary, *argv], outdir, os.devnull)
+        counts = {}
+        with open(summary) as f:
+            for line in f:
+                tok = line.split()
+                if len(tok) in (5, 6) and tok[3].isdigit() and not line.startswith("%"):
+                    counts[tok[-1]] = int(tok[3])
+        return counts
+    finally:
+        os.unlink(summary)
+
+
+def syscall_report(args, fss):
+    """Syscall counts of the commands for the plain form, on the last filesystem."""
+    fsname, fsdir = fss[-1]
+    out = os.path.join(fsdir, "out")
+    lines = ["", f"## System calls (one run under `strace -f -c`, docker-archive plain form, {fsname})", ""]
+    for image in args.image:
+        cmds = commands(args, image, "plain", False, out)
+        print(f"[bench] {image}: strace", file=sys.stderr)
+        counts = {name: strace_counts(argv, o) for name, argv, o in cmds}
+        names = set()
+        for c in counts.values():
+            names.update(sorted((k for k in c if k != "total"), key=lambda k: -c[k])[:10])
+        order = sorted(names, key=lambda k: -counts["flatten"].get(k, 0))
+        lines += [f"### {image}", "",
+                  "| syscall | " + " | ".join(counts) + " |",
+                  "|---|" + "---:|" * len(counts)]
+        for k in order + ["total"]:
+            lines.append(f"| {k} | " + " | ".join(str(c.get(k, 0)) for c in counts.values()) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def cpu_busy():
+    """CPU seconds all CPUs spent busy since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]   # idle, iowait
+    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu():
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def versions(args):
+    def first_line(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "?"
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return [
+        f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
+        f"- flatten: `{args.flatten}` ({first_line([args.flatten, '--version'])})" +
+        (f", {args.label}" if args.label else ""),
+        f"- machine: {os.cpu_count()} CPUs ({cpu}), {os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB, "
+        f"kernel {platform.release()}",
+        f"- tools: {first_line(['tar', '--version'])}; umoci {first_line(['umoci', '--version']).split()[-1]}; "
+        f"{first_line(['gzip', '--version'])}; igzip {first_line(['igzip', '--version'])}",
+        "- filesystems: " + "; ".join(f"{n} = `{d}` ({fstype(d)})" for n, d in (fs.split("=", 1) for fs in args.fs)),
+        f"- runs: {args.runs} timed rounds after one warm-up round; within a round the commands are "
+        "interleaved (the start rotates each round); `sync` before each command, output removed after it (not timed)",
+    ]
+
+
+def fstype(path):
+    try:
+        return subprocess.run(["findmnt", "-no", "FSTYPE", "-T", path], capture_output=True,
+                              text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def report(args, results, elapsed):
+    lines = ["# flatten benchmark", ""] + versions(args) + [
+        f"- benchmark time: {elapsed / 60:.1f} min; CPU time used meanwhile by other processes "
+        f"(kernel threads included, e.g. writeback): {args.others_cpu:.0f} s", "",
+        "Times: median wall seconds (range), and the median of the per-round ratios to `floor` "
+        "(GNU tar -x of the final tree into an empty dir). RSS: peak (ru_maxrss, children "
+        "included). I/O: /proc/PID/io of the timed runs (median), MiB; wchar = bytes passed to "
+        "write(2)-like calls (to any file, pipe or /dev/null), write_bytes = bytes the process "
+        "caused to be written to storage (0 on tmpfs), cancelled = written then truncated or "
+        "deleted before writeback. Children (tar's gzip, the loops' tar) are included.", "",
+        "| image | form | fs | command | median s | range s | × floor | peak RSS MiB | wchar MiB "
+        "| × floor | write_bytes MiB | × floor | cancelled MiB |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    floors = {(r["image"], r["form"], r["fs"]): r for r in results if r["cmd"] == "floor"}
+    for r in results:
+        f = floors[(r["image"], r["form"], r["fs"])]
+        times = [x["time"] for x in r["runs"]]
+        def m(key, rec=r):
+            return med([x[key] for x in rec["runs"]])
+        def ratio(a, b):
+            return f"{a / b:.2f}" if b else "–"
+        lines.append(
+            f"| {r['image']} | {'docker-archive, plain' if r['form'] == 'plain' else 'OCI, gzip'} "
+            f"| {r['fs']} | {r['cmd']} | {med(times):.2f} | {min(times):.2f}–{max(times):.2f} "
+            f"| {med(r['ratios']):.2f} | {m('rss_kib') / 1024:.0f} | {m('wchar') / MiB:.0f} "
+            f"| {ratio(m('wchar'), m('wchar', f))} | {m('write_bytes') / MiB:.0f} "
+            f"| {ratio(m('write_bytes'), m('write_bytes', f))} | {m('cancelled') / MiB:.0f} |")
+    lines += ["", "Commands (OUT is a fresh empty directory on the filesystem of the row):", ""]
+    seen = set()
+    for r in results:
+        key = (r["image"], r["form"], r["cmd"])
+        if key in seen:
+            continue
+        seen.add(key)
+        argv = [a if not a.startswith(args.bench_dir) else "$BENCH_DIR" + a[len(args.bench_dir):]
+                for a in r["argv"]]
+        argv = ["OUT" if a.endswith("/out") else a for a in argv]
+        shown = " ".join(a if " " not in a and "$" not in a[1:] else f"'{a}'" for a in argv[:12])
+        if len(argv) > 12:
+            shown += f" … ({len(argv) - 12} more)"
+        lines.append(f"- {r['image']} {r['form']} {r['cmd']}: `{shown}`")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    d = sub.add_parser("describe")
+    d.add_argument("image_dir")
+    c = sub.add_parser("check-compression")
+    c.add_argument("path")
+    c.add_argument("want", choices=["plain", "gzip"])
+    b = sub.add_parser("bench")
+    b.add_argument("--bench-dir", required=True)
+    b.add_argument("--flatten", required=True)
+    b.add_argument("--label", default="", help="what the flatten binary is")
+    b.add_argument("--runs", type=int, default=5)
+    b.add_argument("--fs", action="append", required=True, help="NAME=DIR")
+    b.add_argument("--image", action="append")
+    b.add_argument("--form", action="append", choices=["plain", "gzip"])
+    b.add_argument("--json")
+    b.add_argument("--syscalls", action="store_true", help="add strace -c counts")
+    r = sub.add_parser("run")
+    r.add_argument("outdir")
+    r.add_argument("argv", nargs="+")
+    sub.add_parser("selftest")
+    args = p.parse_args()
+    if args.what == "describe":
+        describe(args.image_dir)
+    elif args.what == "check-compression":
+        check_compression(args.path, args.want)
+    elif args.what == "bench":
+        args.image = args.image or ["debian", "churn"]
+        args.form = args.form or ["plain", "gzip"]
+        args.bench_dir = os.path.abspath(args.bench_dir)
+        bench(args)
+    elif args.what == "run":
+        print(json.dumps(run_once(args.argv, args.outdir, None)))
+    elif args.what == "selftest":
+        selftest()
+
+
+if __name__ == "__main__":
+    main()
