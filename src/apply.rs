@@ -214,14 +214,9 @@ pub fn apply(
         mut out,
         ..
     } = a;
-    let mut plan = Plan::build(&records).map_err(|(s, e)| {
-        let entry = match &records[s.layer as usize][s.entry as usize].change {
-            Change::Put(p) | Change::Whiteout(p) | Change::Opaque(p) | Change::AufsLink(p) => {
-                p.display()
-            }
-            Change::AufsMeta => String::new(),
-        };
-        e.at_entry(entry.as_bytes())
+    let mut plan = Plan::build(&records, &upper).map_err(|(s, e)| {
+        let node = records[s.layer as usize][s.entry as usize].node;
+        e.at_entry(upper.path(node).display().as_bytes())
             .in_layer(&layers.layer_ref(s.layer as usize))
     })?;
     if let Some(workdir) = &settings.docker_export {
@@ -414,7 +409,7 @@ impl Applier {
         for_each_entry(
             entries,
             export_rules,
-            &mut |number, mut header, stream, data_at| {
+            &mut |number, header, stream, data_at| {
                 let body = match (region, data_at) {
                     (Some(r), Some(at)) => Body::Range {
                         file: &r.file,
@@ -461,13 +456,20 @@ impl Applier {
                     }
                     Change::AufsLink(_) | Change::AufsMeta => {}
                 }
-                header.name = Vec::new();
-                records.push(Record {
-                    change,
-                    kind: header.kind,
-                    size: header.size,
-                    meta: header.meta,
-                });
+                let node = match &change {
+                    Change::Put(p)
+                    | Change::Whiteout(p)
+                    | Change::Opaque(p)
+                    | Change::AufsLink(p) => self.upper.node(p),
+                    Change::AufsMeta => UPPER_ROOT,
+                };
+                records.push(Record::new(
+                    &change,
+                    node,
+                    header.kind,
+                    header.size,
+                    header.meta,
+                ));
                 Ok(())
             },
         )?;
@@ -608,7 +610,6 @@ impl<'a, 'r> Writer<'a, 'r> {
             name: Box<[u8]>,
             unode: UpperId,
             plan_dir: Option<u32>,
-            path: Vec<u8>,
             todo: Vec<(Box<[u8]>, UpperId)>,
         }
         let live = self.live_files();
@@ -625,21 +626,25 @@ impl<'a, 'r> Writer<'a, 'r> {
             name: Box::default(),
             unode: UPPER_ROOT,
             plan_dir: Some(ROOT),
-            path: Vec::new(),
             todo: on_disk(self, UPPER_ROOT),
         }];
+        // The path of the directory on top of the stack: frames keep only their names, so a
+        // deep tree costs memory in its depth, not in the square of it.
+        let mut path: Vec<u8> = Vec::new();
         while let Some(top) = stack.last_mut() {
             let Some((name, cu)) = top.todo.pop() else {
                 let done = stack.pop().expect("not empty");
-                if let (None, Some(parent)) = (done.plan_dir, stack.last()) {
+                let here = path.clone();
+                pop_name(&mut path);
+                if let (None, false) = (done.plan_dir, stack.is_empty()) {
                     // Not a directory of the tree: everything below it is gone by now.
-                    let at = self.target.dir(&parent.path)?;
-                    self.target.rmdir(at.fd(), &done.name, &done.path)?;
+                    let at = self.target.dir(&path)?;
+                    self.target.rmdir(at.fd(), &done.name, &here)?;
                     self.disk[done.unode as usize] = Disk::Absent;
                 }
                 continue;
             };
-            let phys = join(&top.path, &name);
+            let phys = join(&path, &name);
             let in_plan = top.plan_dir.and_then(|d| self.plan.child(d, &name));
             match self.disk[cu as usize] {
                 Disk::Absent => {}
@@ -647,11 +652,11 @@ impl<'a, 'r> Writer<'a, 'r> {
                     let plan_dir =
                         in_plan.filter(|&c| matches!(self.plan.kind(c), NodeKind::Dir { .. }));
                     let todo = on_disk(self, cu);
+                    path = phys;
                     stack.push(Frame {
                         name,
                         unode: cu,
                         plan_dir,
-                        path: phys,
                         todo,
                     });
                 }
@@ -669,7 +674,7 @@ impl<'a, 'r> Writer<'a, 'r> {
                         self.state[inode as usize] = State::Placed(keep);
                         continue;
                     }
-                    let at = self.target.dir(&top.path)?;
+                    let at = self.target.dir(&path)?;
                     match live.get(&s) {
                         Some(&inode) if self.state[inode as usize] == State::Unplaced => {
                             let staged = Self::staged_name(inode);
@@ -758,7 +763,6 @@ impl<'a, 'r> Writer<'a, 'r> {
             dir: u32,
             unode: Option<UpperId>,
             fd: OwnedFd,
-            path: Vec<u8>,
             todo: Vec<(Box<[u8]>, u32)>,
         }
         let plan = self.plan;
@@ -781,9 +785,9 @@ impl<'a, 'r> Writer<'a, 'r> {
             dir: ROOT,
             unode: Some(UPPER_ROOT),
             fd: self.target.open_root()?,
-            path: Vec::new(),
             todo: children(ROOT),
         }];
+        let mut path: Vec<u8> = Vec::new();
         while let Some(top) = stack.last_mut() {
             let Some((name, id)) = top.todo.pop() else {
                 let done = stack.pop().expect("not empty");
@@ -792,12 +796,12 @@ impl<'a, 'r> Writer<'a, 'r> {
                         unreachable!("frames are directories")
                     };
                     let meta = plan.origin_meta(*origin);
-                    self.target
-                        .dir_mode_times(done.fd.as_fd(), &done.path, &meta)?;
+                    self.target.dir_mode_times(done.fd.as_fd(), &path, &meta)?;
                 }
+                pop_name(&mut path);
                 continue;
             };
-            let phys = join(&top.path, &name);
+            let phys = join(&path, &name);
             let unode = top.unode.and_then(|u| self.upper.child(u, &name));
             let here = unode.map_or(Disk::Absent, |u| self.disk[u as usize]);
             let at = top.fd.as_fd();
@@ -813,9 +817,9 @@ impl<'a, 'r> Writer<'a, 'r> {
                         dir: id,
                         unode: unode.filter(|_| here == Disk::Dir),
                         fd: dfd,
-                        path: phys,
                         todo: children(id),
                     });
+                    path = phys;
                 }
                 NodeKind::Leaf { inode } => {
                     let inode = *inode;
@@ -865,6 +869,12 @@ impl<'a, 'r> Writer<'a, 'r> {
         }
         Ok(())
     }
+}
+
+/// Drops the last component of a physical path.
+fn pop_name(path: &mut Vec<u8>) {
+    let cut = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
+    path.truncate(cut);
 }
 
 struct Progress<'a> {

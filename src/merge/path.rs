@@ -37,6 +37,12 @@ impl RelPath {
         Ok(RelPath(out))
     }
 
+    /// A path already in normal form (components joined by `/`, none empty, `.` or `..`).
+    pub(crate) fn from_normalised(bytes: Vec<u8>) -> Self {
+        debug_assert!(RelPath::parse(&bytes).is_ok_and(|p| p.0 == bytes));
+        RelPath(bytes)
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

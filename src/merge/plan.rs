@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use super::upper::{Upper, UpperId};
 use super::{Change, RelPath, AUFS_PLNK_DIR};
 use crate::error::{Error, Result};
 use crate::fs::resolve::MAX_SYMLINKS;
@@ -21,13 +22,46 @@ pub type NodeId = u32;
 /// The root directory's node.
 pub const ROOT: NodeId = 0;
 
-/// One layer entry, as read: what it asks for and its header without the name.
+/// What an entry asks for (see [`super::Change`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Put,
+    Whiteout,
+    Opaque,
+    AufsLink,
+    AufsMeta,
+}
+
+/// One layer entry, as read: what it asks for, of which path (a node of the [`Upper`] tree of
+/// names, so that a deep path costs one node, not its whole name per entry), and its header
+/// without the name.
 #[derive(Debug, Clone)]
 pub struct Record {
-    pub change: Change,
+    pub action: Action,
+    pub node: UpperId,
     pub kind: Kind,
     pub size: u64,
     pub meta: Meta,
+}
+
+impl Record {
+    /// What `change` asks of the path at `node`.
+    pub fn new(change: &Change, node: UpperId, kind: Kind, size: u64, meta: Meta) -> Record {
+        let action = match change {
+            Change::Put(_) => Action::Put,
+            Change::Whiteout(_) => Action::Whiteout,
+            Change::Opaque(_) => Action::Opaque,
+            Change::AufsLink(_) => Action::AufsLink,
+            Change::AufsMeta => Action::AufsMeta,
+        };
+        Record {
+            action,
+            node,
+            kind,
+            size,
+            meta,
+        }
+    }
 }
 
 /// Which entry of which layer (both from 0; entries counted as [`Record`]s).
@@ -80,6 +114,7 @@ struct Slot {
 /// The tree being merged; `records[layer][entry]` are the entries it refers to.
 pub struct Plan<'r> {
     records: &'r [Vec<Record>],
+    upper: &'r Upper,
     slots: Vec<Slot>,
     inodes: Vec<Inode>,
     /// The layer being applied, from 1.
@@ -95,9 +130,10 @@ pub fn implicit_meta() -> Meta {
 }
 
 impl<'r> Plan<'r> {
-    pub fn new(records: &'r [Vec<Record>]) -> Plan<'r> {
+    pub fn new(records: &'r [Vec<Record>], upper: &'r Upper) -> Plan<'r> {
         Plan {
             records,
+            upper,
             slots: vec![Slot {
                 parent: ROOT,
                 layer: 0,
@@ -113,8 +149,11 @@ impl<'r> Plan<'r> {
     }
 
     /// Applies every layer of `records`, bottom first.
-    pub fn build(records: &'r [Vec<Record>]) -> std::result::Result<Plan<'r>, (Source, Error)> {
-        let mut plan = Plan::new(records);
+    pub fn build(
+        records: &'r [Vec<Record>],
+        upper: &'r Upper,
+    ) -> std::result::Result<Plan<'r>, (Source, Error)> {
+        let mut plan = Plan::new(records, upper);
         for layer in 0..records.len() {
             plan.apply_layer(layer)?;
         }
@@ -132,15 +171,16 @@ impl<'r> Plan<'r> {
                 entry: entry as u32,
             };
             let at = |e: Error| (source, e);
-            match &r.change {
-                Change::Put(p) => self.put(p, &r.kind, Origin::Entry(source)).map_err(at)?,
-                Change::AufsLink(p) if r.kind == Kind::File => {
-                    self.put(p, &r.kind, Origin::Entry(source)).map_err(at)?;
+            let p = || self.upper.path(r.node);
+            match r.action {
+                Action::Put => self.put(&p(), &r.kind, Origin::Entry(source)).map_err(at)?,
+                Action::AufsLink if r.kind == Kind::File => {
+                    self.put(&p(), &r.kind, Origin::Entry(source)).map_err(at)?;
                     plnk = true;
                 }
-                Change::AufsLink(_) | Change::AufsMeta => {}
-                Change::Whiteout(p) => self.whiteout(p).map_err(at)?,
-                Change::Opaque(p) => self.opaque(p).map_err(at)?,
+                Action::AufsLink | Action::AufsMeta => {}
+                Action::Whiteout => self.whiteout(&p()).map_err(at)?,
+                Action::Opaque => self.opaque(&p()).map_err(at)?,
             }
         }
         if plnk {

@@ -21,6 +21,7 @@ pub const UPPER_ROOT: UpperId = 0;
 #[derive(Debug, Default)]
 struct Node {
     parent: UpperId,
+    name: Box<[u8]>,
     children: BTreeMap<Box<[u8]>, UpperId>,
     /// The highest layer (from 1; 0 for none) with an entry of any type at this path,
     any: u32,
@@ -36,12 +37,19 @@ struct Node {
 #[derive(Debug)]
 pub struct Upper {
     nodes: Vec<Node>,
+    /// The last path looked up and the node of each of its components (with where the
+    /// component ends): a tar lists a directory's entries together, so the next path
+    /// shares most of it, and a lookup costs one comparison instead of a walk.
+    last: Vec<u8>,
+    last_nodes: Vec<(usize, UpperId)>,
 }
 
 impl Default for Upper {
     fn default() -> Self {
         Upper {
             nodes: vec![Node::default()],
+            last: Vec::new(),
+            last_nodes: Vec::new(),
         }
     }
 }
@@ -53,22 +61,68 @@ impl Upper {
 
     /// The node for `path`, made if new.
     pub fn node(&mut self, path: &RelPath) -> UpperId {
+        let bytes = path.as_bytes();
+        let common = bytes
+            .iter()
+            .zip(&self.last)
+            .take_while(|(a, b)| a == b)
+            .count();
         let mut cur = UPPER_ROOT;
+        let mut chain = std::mem::take(&mut self.last_nodes);
+        let mut reused = 0;
+        let mut start = 0;
         for c in path.components() {
+            let end = start + c.len();
+            match chain.get(reused) {
+                Some(&(e, id)) if e == end && end <= common => {
+                    cur = id;
+                    reused += 1;
+                    start = end + 1;
+                    continue;
+                }
+                _ => {}
+            }
+            chain.truncate(reused);
             cur = match self.nodes[cur as usize].children.get(c) {
                 Some(&id) => id,
                 None => {
                     let id = self.nodes.len() as UpperId;
                     self.nodes.push(Node {
                         parent: cur,
+                        name: c.into(),
                         ..Node::default()
                     });
                     self.nodes[cur as usize].children.insert(c.into(), id);
                     id
                 }
             };
+            chain.push((end, cur));
+            reused += 1;
+            start = end + 1;
         }
+        chain.truncate(reused);
+        self.last_nodes = chain;
+        self.last.clear();
+        self.last.extend_from_slice(bytes);
         cur
+    }
+
+    /// The path of node `id`.
+    pub fn path(&self, id: UpperId) -> RelPath {
+        let mut names = Vec::new();
+        let mut cur = id;
+        while cur != UPPER_ROOT {
+            names.push(&self.nodes[cur as usize].name[..]);
+            cur = self.nodes[cur as usize].parent;
+        }
+        let mut out = Vec::new();
+        for n in names.iter().rev() {
+            if !out.is_empty() {
+                out.push(b'/');
+            }
+            out.extend_from_slice(n);
+        }
+        RelPath::from_normalised(out)
     }
 
     /// Whether a layer above `layer` (from 0) removes or replaces what an entry of `layer` at
@@ -144,6 +198,21 @@ mod tests {
 
     fn p(s: &str) -> RelPath {
         RelPath::parse(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn nodes_are_found_again_whatever_came_between() {
+        let mut u = Upper::new();
+        let paths = [
+            "a/b/c", "a/b/d", "a/bc", "a/b", "x", "a/b/c/e", "a", "", "a/b/c",
+        ];
+        let ids: Vec<UpperId> = paths.iter().map(|q| u.node(&p(q))).collect();
+        for (q, id) in paths.iter().zip(&ids) {
+            assert_eq!(u.path(*id).as_bytes(), q.as_bytes());
+            assert_eq!(u.node(&p(q)), *id, "{q}");
+        }
+        assert_eq!(ids[0], ids[8]);
+        assert_ne!(ids[0], ids[2]);
     }
 
     #[test]
