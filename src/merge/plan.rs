@@ -8,9 +8,9 @@
 //! link; and every node knows the last layer that touched it or anything below it, so a
 //! whiteout visits only what it removes or what its own layer wrote.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use super::upper::{Upper, UpperId};
+use super::upper::{Upper, UpperId, UPPER_ROOT};
 use super::{Change, RelPath, AUFS_PLNK_DIR};
 use crate::error::{Error, Result};
 use crate::fs::resolve::MAX_SYMLINKS;
@@ -119,6 +119,10 @@ pub struct Plan<'r> {
     inodes: Vec<Inode>,
     /// The layer being applied, from 1.
     layer: u32,
+    /// Directories that names of the [`Upper`] tree resolved to, valid until something is
+    /// removed or replaced (which may change where a path leads): most entries share their
+    /// parent with the entry before, and a deep one would otherwise cost a walk each.
+    resolved: HashMap<UpperId, NodeId>,
 }
 
 /// The metadata of a directory nobody described.
@@ -145,6 +149,7 @@ impl<'r> Plan<'r> {
             }],
             inodes: Vec::new(),
             layer: 0,
+            resolved: HashMap::new(),
         }
     }
 
@@ -173,9 +178,12 @@ impl<'r> Plan<'r> {
             let at = |e: Error| (source, e);
             let p = || self.upper.path(r.node);
             match r.action {
-                Action::Put => self.put(&p(), &r.kind, Origin::Entry(source)).map_err(at)?,
+                Action::Put => self
+                    .put_node(r.node, &r.kind, Origin::Entry(source))
+                    .map_err(at)?,
                 Action::AufsLink if r.kind == Kind::File => {
-                    self.put(&p(), &r.kind, Origin::Entry(source)).map_err(at)?;
+                    self.put_node(r.node, &r.kind, Origin::Entry(source))
+                        .map_err(at)?;
                     plnk = true;
                 }
                 Action::AufsLink | Action::AufsMeta => {}
@@ -184,9 +192,7 @@ impl<'r> Plan<'r> {
             }
         }
         if plnk {
-            if let NodeKind::Dir { children, .. } = &mut self.slots[ROOT as usize].kind {
-                children.remove(AUFS_PLNK_DIR);
-            }
+            self.remove_child(ROOT, AUFS_PLNK_DIR);
         }
         Ok(())
     }
@@ -360,6 +366,42 @@ impl<'r> Plan<'r> {
         Ok(Some(cur))
     }
 
+    /// Removes `dir/name`; what resolved through it may now lead elsewhere.
+    fn remove_child(&mut self, dir: NodeId, name: &[u8]) {
+        if self.children_mut(dir).remove(name).is_some() {
+            self.resolved.clear();
+        }
+    }
+
+    /// Puts an entry at the path of node `node` of the tree of names, resolving its parent
+    /// from the cache when it can.
+    fn put_node(&mut self, node: UpperId, kind: &Kind, origin: Origin) -> Result<()> {
+        if node == UPPER_ROOT {
+            return self.put(&RelPath::root(), kind, origin);
+        }
+        let parent_u = self.upper.parent(node);
+        let parent = match self.resolved.get(&parent_u) {
+            Some(&id) => id,
+            None => {
+                let path = self.upper.path(parent_u);
+                let id = self
+                    .resolve(&path, true)?
+                    .ok_or_else(|| Error::input(format!("cannot create {path}")))?;
+                self.resolved.insert(parent_u, id);
+                id
+            }
+        };
+        let upper = self.upper;
+        self.put_in(parent, upper.name(node), &|| upper.path(node), kind, origin)?;
+        if *kind == Kind::Dir {
+            // The next entries are likely inside it.
+            if let Some(id) = self.child(parent, upper.name(node)) {
+                self.resolved.insert(node, id);
+            }
+        }
+        Ok(())
+    }
+
     fn put(&mut self, path: &RelPath, kind: &Kind, origin: Origin) -> Result<()> {
         let Some(name) = path.file_name() else {
             if *kind != Kind::Dir {
@@ -376,6 +418,18 @@ impl<'r> Plan<'r> {
         let parent = self
             .resolve(&path.parent(), true)?
             .ok_or_else(|| Error::input(format!("cannot create {path}")))?;
+        self.put_in(parent, name, &|| path.clone(), kind, origin)
+    }
+
+    /// Puts an entry named `name` in directory `parent`; `path` names it in errors.
+    fn put_in(
+        &mut self,
+        parent: NodeId,
+        name: &[u8],
+        path: &dyn Fn() -> RelPath,
+        kind: &Kind,
+        origin: Origin,
+    ) -> Result<()> {
         if *kind == Kind::Dir {
             if let Some(id) = self.child(parent, name) {
                 if let NodeKind::Dir { origin: o, .. } = &mut self.slots[id as usize].kind {
@@ -385,6 +439,7 @@ impl<'r> Plan<'r> {
                     return Ok(());
                 }
             }
+            self.remove_child(parent, name);
             let id = self.new_slot(
                 parent,
                 NodeKind::Dir {
@@ -397,10 +452,10 @@ impl<'r> Plan<'r> {
             return Ok(());
         }
         // Whatever was there goes first: a link cannot point at what it replaces.
-        self.children_mut(parent).remove(name);
+        self.remove_child(parent, name);
         let inode = match kind {
             Kind::Symlink(t) if t.is_empty() => {
-                return Err(Error::input(format!("{path}: empty symlink target")))
+                return Err(Error::input(format!("{}: empty symlink target", path())))
             }
             Kind::Hardlink(t) => {
                 let tpath = RelPath::parse(t).map_err(|e| {
@@ -471,7 +526,7 @@ impl<'r> Plan<'r> {
             };
             let slot = &mut self.slots[id as usize];
             if slot.touched != self.layer {
-                self.children_mut(parent).remove(&name);
+                self.remove_child(parent, &name);
                 continue;
             }
             if let NodeKind::Dir { origin, children } = &mut slot.kind {

@@ -168,6 +168,11 @@ impl Upper {
         n.opaque = n.opaque.max(layer as u32 + 1);
     }
 
+    /// The last component of node `id`'s path (empty for the root).
+    pub fn name(&self, id: UpperId) -> &[u8] {
+        &self.nodes[id as usize].name
+    }
+
     pub fn parent(&self, id: UpperId) -> UpperId {
         self.nodes[id as usize].parent
     }
