@@ -116,3 +116,15 @@ fn a_whiteout_in_the_same_layer_spares_its_own_content() {
     ]);
     assert_eq!((out.written, out.skipped), (10, 100));
 }
+
+#[test]
+fn a_path_resolves_anew_after_a_directory_replaces_the_symlink_it_went_through() {
+    // Found by the property test: `a/a` goes through `a -> /` and so replaces the link `a`
+    // itself with a directory; `a/a/x` must then land in the new `/a/a`, not where `a/a`
+    // led before.
+    run(&[tar(&[
+        E::symlink("a", "/"),
+        E::dir("a/a"),
+        E::symlink("a/a/x", "a"),
+    ])]);
+}

@@ -123,6 +123,8 @@ pub struct Plan<'r> {
     /// removed or replaced (which may change where a path leads): most entries share their
     /// parent with the entry before, and a deep one would otherwise cost a walk each.
     resolved: HashMap<UpperId, NodeId>,
+    /// Counts removals and replacements, the changes that empty `resolved`.
+    generation: u64,
 }
 
 /// The metadata of a directory nobody described.
@@ -150,6 +152,7 @@ impl<'r> Plan<'r> {
             inodes: Vec::new(),
             layer: 0,
             resolved: HashMap::new(),
+            generation: 0,
         }
     }
 
@@ -370,6 +373,7 @@ impl<'r> Plan<'r> {
     fn remove_child(&mut self, dir: NodeId, name: &[u8]) {
         if self.children_mut(dir).remove(name).is_some() {
             self.resolved.clear();
+            self.generation += 1;
         }
     }
 
@@ -392,9 +396,11 @@ impl<'r> Plan<'r> {
             }
         };
         let upper = self.upper;
+        let generation = self.generation;
         self.put_in(parent, upper.name(node), &|| upper.path(node), kind, origin)?;
-        if *kind == Kind::Dir {
-            // The next entries are likely inside it.
+        // The next entries are likely inside it; but if putting it replaced something (a
+        // symlink on the way, say) its name may now lead elsewhere.
+        if *kind == Kind::Dir && self.generation == generation {
             if let Some(id) = self.child(parent, upper.name(node)) {
                 self.resolved.insert(node, id);
             }
