@@ -114,7 +114,7 @@ impl Tap {
         Tap(Arc::new(Mutex::new((State::Off, 0))))
     }
 
-    fn update(&self, data: &[u8]) {
+    pub fn update(&self, data: &[u8]) {
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
         g.1 += data.len() as u64;
         match &mut g.0 {

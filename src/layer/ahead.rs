@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::thread::{Scope, ScopedJoinHandle};
 
 use super::{Decoded, Expected, Measured};
+use crate::digest::Tap;
 use crate::error::{Error, ErrorKind, Result};
 
 const CHUNK: usize = 1 << 20;
@@ -21,6 +22,11 @@ const DEPTH: usize = 4;
 /// [`Ahead::finish`] for the digests.
 pub struct Ahead<'scope> {
     rx: Receiver<io::Result<Vec<u8>>>,
+    /// Hashes the uncompressed stream here, so the decoder thread only inflates and hashes
+    /// the blob: the two threads share the work more evenly.
+    diff: Option<Tap>,
+    /// Where the decoder says whether `diff` is needed, once it has seen the blob.
+    diff_rx: Option<Receiver<Option<Tap>>>,
     back: SyncSender<Vec<u8>>,
     chunk: Vec<u8>,
     pos: usize,
@@ -42,8 +48,16 @@ pub fn decode_ahead<'scope, 'env>(
     let stop = Arc::new(AtomicBool::new(false));
     let expected = expected.clone();
     let halt = stop.clone();
+    let (diff_tx, diff_rx) = sync_channel::<Option<Tap>>(1);
     let handle = scope.spawn(move || -> Result<Measured> {
-        let mut decoded = Decoded::hashing(blob, &expected, hash)?;
+        let mut decoded = if hash {
+            let (d, tap) = Decoded::hashing_blob(blob, &expected)?;
+            let _ = diff_tx.send(tap);
+            d
+        } else {
+            let _ = diff_tx.send(None);
+            Decoded::hashing(blob, &expected, false)?
+        };
         let mut listening = true;
         loop {
             if halt.load(Ordering::Relaxed) {
@@ -86,6 +100,8 @@ pub fn decode_ahead<'scope, 'env>(
     });
     Ahead {
         rx,
+        diff: None,
+        diff_rx: Some(diff_rx),
         back: back_tx,
         chunk: Vec::new(),
         pos: 0,
@@ -95,12 +111,25 @@ pub fn decode_ahead<'scope, 'env>(
 }
 
 impl Ahead<'_> {
-    /// Waits for the decoder to reach the end of the blob; returns what it measured.
-    pub fn finish(self) -> Result<Measured> {
+    /// Reads the rest of the stream (past the end of the archive: padding, a trailing gzip
+    /// member) so that it is hashed, waits for the decoder, and returns what was measured.
+    pub fn finish(mut self) -> Result<Measured> {
+        let mut sink = [0u8; 1 << 16];
+        while self.read(&mut sink).map_err(|e| {
+            Error::io("cannot read the end of the layer", e).with_kind(ErrorKind::Input)
+        })? > 0
+        {}
         drop(self.rx);
-        self.handle
+        let mut measured = self
+            .handle
             .join()
-            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the decoder thread panicked")))
+            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the decoder thread panicked")))?;
+        if let Some(tap) = self.diff {
+            let (digest, size) = tap.result();
+            measured.diff_id = digest;
+            measured.size = size;
+        }
+        Ok(measured)
     }
 
     /// Stops the decoder (after an error of the reader's own).
@@ -116,6 +145,12 @@ impl Read for Ahead<'_> {
         while self.pos == self.chunk.len() {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
+                    if let Some(rx) = self.diff_rx.take() {
+                        self.diff = rx.recv().ok().flatten();
+                    }
+                    if let Some(tap) = &self.diff {
+                        tap.update(&chunk);
+                    }
                     let done = std::mem::replace(&mut self.chunk, chunk);
                     let _ = self.back.try_send(done);
                     self.pos = 0;
