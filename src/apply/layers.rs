@@ -1,0 +1,104 @@
+//! Where the applier gets layers: a stored image, or blobs a program made itself.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use crate::error::{IoContext, LayerRef, Result};
+use crate::image::store::Region;
+use crate::layer::region::RegionReader;
+use crate::layer::Expected;
+
+/// The layers of an image, bottom first, as the applier reads them.
+pub trait Layers {
+    fn count(&self) -> usize;
+    /// The stored blob of layer `index` (plain, gzip or zstd).
+    fn open(&self, index: usize) -> Result<Box<dyn Read + Send + '_>>;
+    /// How errors name layer `index`.
+    fn layer_ref(&self, index: usize) -> LayerRef;
+    /// The digests layer `index` must have.
+    fn expected(&self, index: usize) -> Expected;
+    /// The stored size of layer `index`, when known (for progress).
+    fn size(&self, _index: usize) -> Option<u64> {
+        None
+    }
+    /// Where the blob of layer `index` lies, if whole in one file here: a plain layer is then
+    /// read in place.
+    fn region(&self, _index: usize) -> Result<Option<Region>> {
+        Ok(None)
+    }
+}
+
+impl Layers for crate::Image {
+    fn count(&self) -> usize {
+        self.layers.len()
+    }
+    fn open(&self, index: usize) -> Result<Box<dyn Read + Send + '_>> {
+        self.open_layer(index)
+    }
+    fn layer_ref(&self, index: usize) -> LayerRef {
+        crate::Image::layer_ref(self, index)
+    }
+    fn expected(&self, index: usize) -> Expected {
+        self.layers[index].expected.clone()
+    }
+    fn size(&self, index: usize) -> Option<u64> {
+        self.layer_size(index)
+    }
+    fn region(&self, index: usize) -> Result<Option<Region>> {
+        self.layer_region(index)
+    }
+}
+
+/// Layer blobs, bottom first, with no digests to check: for tests and tools that make layers
+/// themselves. They are kept in an unlinked temporary file so that they are read like the
+/// layers of a stored image.
+pub struct InMemory {
+    file: Arc<File>,
+    spans: Vec<(u64, u64)>,
+}
+
+impl InMemory {
+    pub fn new(blobs: &[Vec<u8>]) -> Result<InMemory> {
+        let mut file = tempfile::tempfile().ctx(|| "cannot make a temporary file".into())?;
+        let mut spans = Vec::new();
+        let mut at = 0u64;
+        for b in blobs {
+            file.write_all(b)
+                .ctx(|| "cannot write a temporary file".into())?;
+            spans.push((at, b.len() as u64));
+            at += b.len() as u64;
+        }
+        Ok(InMemory {
+            file: Arc::new(file),
+            spans,
+        })
+    }
+}
+
+impl Layers for InMemory {
+    fn count(&self) -> usize {
+        self.spans.len()
+    }
+    fn open(&self, index: usize) -> Result<Box<dyn Read + Send + '_>> {
+        let region = self.region(index)?.expect("always in place");
+        Ok(Box::new(RegionReader::new(region)))
+    }
+    fn layer_ref(&self, index: usize) -> LayerRef {
+        LayerRef {
+            index,
+            digest: None,
+        }
+    }
+    fn expected(&self, _index: usize) -> Expected {
+        Expected::default()
+    }
+    fn region(&self, index: usize) -> Result<Option<Region>> {
+        let (offset, len) = self.spans[index];
+        Ok(Some(Region {
+            file: self.file.clone(),
+            offset,
+            len,
+        }))
+    }
+}

@@ -1,0 +1,134 @@
+//! The applier: writes the merged tree once, each file from the one layer entry whose content
+//! survives.
+//!
+//! 1. **Read, top layer first.** Each entry's header is kept as a [`Record`](crate::merge::plan::Record). A file's content
+//!    is written at its path, with its metadata, unless a layer above (already read) deletes
+//!    or replaces it ([`Upper`]); the bytes of dead files are read past, never written.
+//! 2. **Plan.** The rules run bottom-up over the records alone ([`Plan`]), giving the final
+//!    tree and, for each file, the entry its content comes from.
+//! 3. **Reconcile.** What step 1 wrote is checked against the plan: files at their final path
+//!    stay; a file needed elsewhere (the path guess of step 1 was wrong, as when a lower layer
+//!    turns a directory into a symlink) waits in a staging directory; anything else is removed.
+//!    A surviving file whose content step 1 skipped (a hardlink kept it alive) is read again
+//!    from its layer into staging. For real images these lists are empty.
+//! 4. **Write the rest**, depth first from the plan: directories, symlinks, devices, fifos,
+//!    hardlinks and staged files, each directory's mode and times after its contents.
+//!
+//! Modules: [`layers`] (where layers come from), `read` (step 1), `write` (steps 3 and 4);
+//! step 2 is [`crate::merge::plan`].
+
+pub mod layers;
+mod read;
+mod write;
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use crate::error::Result;
+use crate::fs::{Strategy, Target, Unreproduced};
+use crate::merge::plan::{Plan, Source};
+use crate::merge::upper::Upper;
+use crate::Observer;
+pub use layers::{InMemory, Layers};
+use read::{plain, Reader};
+use write::Writer;
+
+/// Set from a signal handler to stop between entries.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// How to apply.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Check each layer against the digests the image gives.
+    pub verify: bool,
+    pub strategy: Strategy,
+    /// Keep only what `docker export` keeps and add what `docker create` adds, with this
+    /// WORKDIR (see `docs/commands.md`).
+    pub docker_export: Option<Option<String>>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub entries: u64,
+    pub whiteouts: u64,
+    /// Uncompressed bytes read from all layers.
+    pub bytes: u64,
+    /// Content bytes written (each surviving file once, unless a guess was wrong).
+    pub written: u64,
+    /// Content bytes of files that upper layers delete or replace, read past unwritten.
+    pub skipped: u64,
+    /// Files written where the names alone placed them, then moved to where the rules put
+    /// them (a path through a lower layer's symlink).
+    pub moved: u64,
+    /// Layers read a second time for content the first reading skipped (a hardlink kept a
+    /// replaced file alive).
+    pub reread: usize,
+    pub unreproduced: Unreproduced,
+}
+
+/// What step 1 left at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Disk {
+    Absent,
+    Dir,
+    File(Source),
+}
+
+/// Applies `layers` into `dir`, an existing empty directory. On error the directory holds
+/// whatever was written up to then.
+pub fn apply(
+    layers: &dyn Layers,
+    dir: &Path,
+    settings: &Settings,
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
+    let mut a = Reader {
+        target: Target::open(dir, settings.strategy)?,
+        upper: Upper::new(),
+        disk: vec![Disk::Absent],
+        records: vec![Vec::new(); layers.count()],
+        export_rules: settings.docker_export.is_some(),
+        out: Outcome::default(),
+    };
+    let count = layers.count();
+    for index in (0..count).rev() {
+        observer.layer_start(index, count, layers.size(index));
+        let layer = layers.layer_ref(index);
+        let expected = layers.expected(index);
+        let measured = match plain(layers, index)? {
+            Some(blob) => {
+                a.read_plain_layer(layers, index, blob, &expected, settings.verify, observer)
+            }
+            None => a.read_compressed_layer(layers, index, &expected, settings.verify, observer),
+        }
+        .map_err(|e| e.in_layer(&layer))?;
+        if settings.verify {
+            measured.verify(&expected).map_err(|e| e.in_layer(&layer))?;
+        }
+        a.out.bytes += measured.size;
+        observer.layer_done(index);
+    }
+    let Reader {
+        mut target,
+        upper,
+        mut disk,
+        records,
+        mut out,
+        ..
+    } = a;
+    let mut plan = Plan::build(&records, &upper).map_err(|(s, e)| {
+        let node = records[s.layer as usize][s.entry as usize].node;
+        e.at_entry(upper.path(node).display().as_bytes())
+            .in_layer(&layers.layer_ref(s.layer as usize))
+    })?;
+    if let Some(workdir) = &settings.docker_export {
+        plan.add_docker_init(workdir.as_deref())?;
+    }
+    let mut w = Writer::new(&mut target, &plan, &upper, &mut disk)?;
+    out.moved = w.reconcile()?;
+    out.reread = w.fetch_missing(layers, settings.verify)?;
+    w.write_tree()?;
+    out.unreproduced = target.finish();
+    Ok(out)
+}
