@@ -30,9 +30,16 @@ fn build(image: &Image, mut spec: Spec, verify: bool) -> Result<Spec> {
 }
 
 /// Every path the flattened image would have, in `tar -t` order, with the layer that wrote
-/// it.
+/// it. Built the way the applier builds the tree (headers read top-down, the plan), without
+/// writing anything; file data is seeked past in plain layers unless digests are checked.
 pub fn list(image: &Image, verify: bool) -> Result<Vec<Listed>> {
-    Ok(build(image, Spec::headers_only(), verify)?.list())
+    let settings = crate::apply::Settings {
+        verify,
+        ..Default::default()
+    };
+    let read = crate::apply::read_layers(image, &settings, &mut (), None)?;
+    let plan = crate::apply::plan(image, &read.records, &read.upper)?;
+    Ok(plan.list())
 }
 
 /// Writes the flattened image to `out` as one tar stream (see [`crate::sink::tar`]). Needs

@@ -26,7 +26,7 @@ use std::sync::atomic::AtomicBool;
 
 use crate::error::Result;
 use crate::fs::{Strategy, Target, Unreproduced};
-use crate::merge::plan::{Plan, Source};
+use crate::merge::plan::{Plan, Record, Source};
 use crate::merge::upper::Upper;
 use crate::Observer;
 pub use layers::{InMemory, Layers};
@@ -83,8 +83,46 @@ pub fn apply(
     settings: &Settings,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
+    let target = Target::open(dir, settings.strategy)?;
+    let Gathered {
+        target,
+        upper,
+        mut disk,
+        records,
+        mut out,
+    } = read_layers(layers, settings, observer, Some(target))?;
+    let mut target = target.expect("given");
+    let mut plan = plan(layers, &records, &upper)?;
+    if let Some(workdir) = &settings.docker_export {
+        plan.add_docker_init(workdir.as_deref())?;
+    }
+    let mut w = Writer::new(&mut target, &plan, &upper, &mut disk)?;
+    out.moved = w.reconcile()?;
+    out.reread = w.fetch_missing(layers, settings.verify)?;
+    w.write_tree()?;
+    out.unreproduced = target.finish();
+    Ok(out)
+}
+
+/// What step 1 gathered.
+pub(crate) struct Gathered {
+    pub target: Option<Target>,
+    pub upper: Upper,
+    pub disk: Vec<Disk>,
+    pub records: Vec<Vec<Record>>,
+    pub out: Outcome,
+}
+
+/// Step 1: reads every layer from the top, writing into `target` (when given) the content
+/// that no layer above deletes or replaces.
+pub(crate) fn read_layers(
+    layers: &dyn Layers,
+    settings: &Settings,
+    observer: &mut dyn Observer,
+    target: Option<Target>,
+) -> Result<Gathered> {
     let mut a = Reader {
-        target: Target::open(dir, settings.strategy)?,
+        target,
         upper: Upper::new(),
         disk: vec![Disk::Absent],
         records: vec![Vec::new(); layers.count()],
@@ -109,26 +147,24 @@ pub fn apply(
         a.out.bytes += measured.size;
         observer.layer_done(index);
     }
-    let Reader {
-        mut target,
-        upper,
-        mut disk,
-        records,
-        mut out,
-        ..
-    } = a;
-    let mut plan = Plan::build(&records, &upper).map_err(|(s, e)| {
+    Ok(Gathered {
+        target: a.target,
+        upper: a.upper,
+        disk: a.disk,
+        records: a.records,
+        out: a.out,
+    })
+}
+
+/// Step 2: the merged tree of what step 1 read; an error names its layer and entry.
+pub(crate) fn plan<'r>(
+    layers: &dyn Layers,
+    records: &'r [Vec<Record>],
+    upper: &'r Upper,
+) -> Result<Plan<'r>> {
+    Plan::build(records, upper).map_err(|(s, e)| {
         let node = records[s.layer as usize][s.entry as usize].node;
         e.at_entry(upper.path(node).display().as_bytes())
             .in_layer(&layers.layer_ref(s.layer as usize))
-    })?;
-    if let Some(workdir) = &settings.docker_export {
-        plan.add_docker_init(workdir.as_deref())?;
-    }
-    let mut w = Writer::new(&mut target, &plan, &upper, &mut disk)?;
-    out.moved = w.reconcile()?;
-    out.reread = w.fetch_missing(layers, settings.verify)?;
-    w.write_tree()?;
-    out.unreproduced = target.finish();
-    Ok(out)
+    })
 }

@@ -20,7 +20,8 @@ use crate::Observer;
 
 /// Step 1: reading layers from the top.
 pub(super) struct Reader {
-    pub(super) target: Target,
+    /// Where content goes; none when only the headers are wanted (a listing).
+    pub(super) target: Option<Target>,
     pub(super) upper: Upper,
     /// What is on disk at each node of `upper`.
     pub(super) disk: Vec<Disk>,
@@ -276,6 +277,9 @@ impl Reader {
         source: Source,
         body: Body<'_>,
     ) -> Result<bool> {
+        let Some(target) = self.target.as_mut() else {
+            return Ok(false);
+        };
         if path.is_root() {
             return Ok(false);
         }
@@ -292,7 +296,7 @@ impl Reader {
             Disk::File(s) if s.layer == source.layer => true,
             Disk::File(_) | Disk::Dir => return Ok(false),
         };
-        self.target.write_at(path, &h.meta, h.size, body, replace)?;
+        target.write_at(path, &h.meta, h.size, body, replace)?;
         self.out.written += h.size;
         self.disk[id as usize] = Disk::File(source);
         let mut cur = id;

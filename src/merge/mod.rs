@@ -39,6 +39,21 @@ pub const DOCKER_INIT_DIRS: &[&str] = &["dev/pts", "dev/shm", "proc", "sys"];
 /// and this symlink, placed like the files.
 pub const DOCKER_INIT_MTAB: (&str, &str) = ("etc/mtab", "/proc/mounts");
 
+/// One path of the merged tree, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Relative path, no leading `/`.
+    pub path: Vec<u8>,
+    pub kind: crate::snapshot::NodeKind,
+    pub meta: crate::layer::entry::Meta,
+    /// The layer (from 0) that wrote the path last.
+    pub layer: usize,
+    /// For the second and later names of one inode, in listing order: the first name.
+    pub hardlink_to: Option<Vec<u8>>,
+    /// Where a file's content is in the spool (models made with [`Spec::spooling`]).
+    pub spooled: Option<u64>,
+}
+
 /// What one layer entry asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {

@@ -615,3 +615,90 @@ fn push_components(buf: &[u8], start: usize, pending: &mut Vec<(usize, usize)>) 
     }
     pending.push((start, end));
 }
+
+/// Children still to visit, last first.
+type Pending = Vec<(Box<[u8]>, NodeId)>;
+
+impl Plan<'_> {
+    /// What a leaf is, for a listing or a tar header (file contents are not hashed here).
+    pub fn leaf_kind(&self, inode: u32) -> crate::snapshot::NodeKind {
+        use crate::snapshot::NodeKind as N;
+        let origin = self.inodes[inode as usize].origin;
+        match self.origin_kind(origin) {
+            Kind::File => N::File {
+                size: match origin {
+                    Origin::Entry(s) => self.record(s).size,
+                    _ => 0,
+                },
+                sha256: [0; 32],
+            },
+            Kind::Symlink(t) => N::Symlink(t),
+            Kind::CharDevice { major, minor } => N::CharDevice(major, minor),
+            Kind::BlockDevice { major, minor } => N::BlockDevice(major, minor),
+            Kind::Fifo => N::Fifo,
+            Kind::Dir | Kind::Hardlink(_) => unreachable!("inodes are leaves"),
+        }
+    }
+
+    /// The tree in `tar -t` order: depth first, each directory before its contents, names
+    /// in byte order (the order `docker export` uses); the root itself is not listed. The
+    /// second and later names of a node list the first as `hardlink_to`.
+    pub fn list(&self) -> Vec<super::Listed> {
+        let mut out = Vec::new();
+        let mut first_name: HashMap<u32, Vec<u8>> = HashMap::new();
+        // (path of the directory, its children still to visit, last first)
+        let mut stack: Vec<(Vec<u8>, Pending)> = vec![(Vec::new(), self.todo(ROOT))];
+        while let Some((prefix, todo)) = stack.last_mut() {
+            let Some((name, id)) = todo.pop() else {
+                stack.pop();
+                continue;
+            };
+            let path = if prefix.is_empty() {
+                name.to_vec()
+            } else {
+                [prefix.as_slice(), b"/", &name].concat()
+            };
+            let layer = self.layer_of(id).unwrap_or(0);
+            match self.kind(id) {
+                NodeKind::Dir { origin, .. } => {
+                    out.push(super::Listed {
+                        path: path.clone(),
+                        kind: crate::snapshot::NodeKind::Dir,
+                        meta: self.origin_meta(*origin),
+                        layer,
+                        hardlink_to: None,
+                        spooled: None,
+                    });
+                    let todo = self.todo(id);
+                    stack.push((path, todo));
+                }
+                NodeKind::Leaf { inode } => {
+                    let hardlink_to = match first_name.get(inode) {
+                        Some(first) => Some(first.clone()),
+                        None => {
+                            first_name.insert(*inode, path.clone());
+                            None
+                        }
+                    };
+                    out.push(super::Listed {
+                        path,
+                        kind: self.leaf_kind(*inode),
+                        meta: self.origin_meta(self.inodes[*inode as usize].origin),
+                        layer,
+                        hardlink_to,
+                        spooled: None,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The children of `dir`, last first (to be popped in order).
+    fn todo(&self, dir: NodeId) -> Pending {
+        let mut v: Vec<(Box<[u8]>, NodeId)> =
+            self.children(dir).map(|(n, c)| (n.into(), c)).collect();
+        v.reverse();
+        v
+    }
+}

@@ -505,20 +505,7 @@ fn push_children<'a>(prefix: &[u8], dir: &'a Dir, pending: &mut Vec<(Vec<u8>, &'
     }
 }
 
-/// One path of the merged tree, as listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    /// Relative path, no leading `/`.
-    pub path: Vec<u8>,
-    pub kind: NodeKind,
-    pub meta: Meta,
-    /// The layer (from 0) that wrote the path last.
-    pub layer: usize,
-    /// For the second and later names of one inode, in listing order: the first name.
-    pub hardlink_to: Option<Vec<u8>>,
-    /// Where a file's content is in the spool (models made with [`Spec::spooling`]).
-    pub spooled: Option<u64>,
-}
+pub use super::Listed;
 
 impl Spec {
     /// The tree in `tar -t` order: depth first, each directory before its contents, names in
