@@ -1,52 +1,38 @@
-//! The merged tree of an image without writing it to disk: the layers applied to the
-//! in-memory model of [`crate::merge::spec`] (the same rules the applier is tested against).
-//! `ls` reads headers only; tar output spools file contents to a temporary file.
+//! The merged tree of an image without writing it to a directory: the layers read as the
+//! applier reads them and merged by [`crate::merge::plan`], then listed (`ls`) or written
+//! as one tar (`-o`).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
-use crate::error::{Error, IoContext, Result};
+use crate::apply::{self, Keep, Settings, Spool};
+use crate::error::{IoContext, Result};
 use crate::image::Image;
 use crate::layer::Decoded;
-pub use crate::merge::spec::Listed;
-use crate::merge::spec::Spec;
-
-/// Applies every layer of `image` to `spec`, checking digests when `verify` is set.
-fn build(image: &Image, mut spec: Spec, verify: bool) -> Result<Spec> {
-    for (index, l) in image.layers.iter().enumerate() {
-        let at = image.layer_ref(index);
-        if !verify && !spec.keeps_content() && seek_through(image, index, &mut spec)? {
-            continue;
-        }
-        let mut decoded =
-            Decoded::new(image.open_layer(index)?, &l.expected).map_err(|e| e.in_layer(&at))?;
-        spec.apply_layer_at(decoded.reader())
-            .map_err(|(entry, msg)| Error::input(format!("entry {entry}: {msg}")).in_layer(&at))?;
-        let measured = decoded.finish().map_err(|e| e.in_layer(&at))?;
-        if verify {
-            measured.verify(&l.expected).map_err(|e| e.in_layer(&at))?;
-        }
-    }
-    Ok(spec)
-}
+use crate::merge::plan::{Plan, Source};
+pub use crate::merge::Listed;
 
 /// Every path the flattened image would have, in `tar -t` order, with the layer that wrote
 /// it. Built the way the applier builds the tree (headers read top-down, the plan), without
 /// writing anything; file data is seeked past in plain layers unless digests are checked.
 pub fn list(image: &Image, verify: bool) -> Result<Vec<Listed>> {
-    let settings = crate::apply::Settings {
+    let settings = Settings {
         verify,
         ..Default::default()
     };
-    let read = crate::apply::read_layers(image, &settings, &mut (), None)?;
-    let plan = crate::apply::plan(image, &read.records, &read.upper)?;
+    let read = apply::read_layers(image, &settings, &mut (), Keep::Nothing)?;
+    let plan = apply::plan(image, &read.records, &read.upper)?;
     Ok(plan.list())
 }
 
 /// Writes the flattened image to `out` as one tar stream (see [`crate::sink::tar`]). Needs
-/// no privileges: owners and devices go into the headers. File contents are spooled to an
-/// unlinked temporary file in `$TMPDIR` while the layers are read. With `docker_export`, the
-/// result is what `docker export` of a new container made from the image gives: what
-/// `docker create` adds, whole-second mtimes, only `security.capability` among xattrs.
+/// no privileges: owners and devices go into the headers. Layers are read as for a
+/// directory (top-down, then the plan); the content of plain layers is copied from the
+/// archive as the tar is written, and that of compressed layers is spooled to an unlinked
+/// temporary file in `$TMPDIR`, only for files no upper layer deletes or replaces. With
+/// `docker_export`, the result is what `docker export` of a new container made from the
+/// image gives: what `docker create` adds, whole-second mtimes, only `security.capability`
+/// among xattrs.
 pub fn write_tar(
     image: &Image,
     verify: bool,
@@ -55,37 +41,108 @@ pub fn write_tar(
 ) -> Result<()> {
     let spool =
         tempfile::tempfile().ctx(|| "cannot create a temporary file (set TMPDIR)".into())?;
-    let mut spec = build(image, Spec::spooling(spool), verify)?;
-    if docker_export {
-        let workdir = image
-            .config
-            .config
-            .as_ref()
-            .and_then(|c| c.working_dir.as_deref());
-        spec.add_docker_init(workdir)
-            .map_err(|e| Error::input(format!("cannot add what docker create adds: {e}")))?;
+    let workdir = image
+        .config
+        .config
+        .as_ref()
+        .and_then(|c| c.working_dir.clone());
+    let settings = Settings {
+        verify,
+        docker_export: docker_export.then_some(workdir),
+        ..Default::default()
+    };
+    let read = apply::read_layers(image, &settings, &mut (), Keep::Spool(Spool::new(spool)))?;
+    let Keep::Spool(mut spool) = read.keep else {
+        unreachable!("given a spool")
+    };
+    let mut plan = apply::plan(image, &read.records, &read.upper)?;
+    if let Some(workdir) = &settings.docker_export {
+        plan.add_docker_init(workdir.as_deref())?;
     }
-    crate::sink::tar::write(&spec, docker_export, out).ctx(|| "cannot write the tar output".into())
+    let listing = plan.list();
+    spool_missing(image, &plan, &listing, &mut spool, verify)?;
+    let regions = (0..image.layers.len())
+        .map(|i| apply::plain(image, i))
+        .collect::<Result<Vec<_>>>()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut content = |e: &Listed, out: &mut dyn Write| -> std::io::Result<()> {
+        let s = e
+            .content
+            .ok_or_else(|| std::io::Error::other("a file without content"))?;
+        let r = plan.record(s);
+        let (file, at) = match (r.data_at, &regions[s.layer as usize]) {
+            (Some(at), Some(region)) => (&*region.file, region.offset + at),
+            _ => match spool.offset(s) {
+                Some(at) => (spool.file(), at),
+                None => return Err(std::io::Error::other("file content was not kept")),
+            },
+        };
+        copy_range(file, at, r.size, &mut buf, out)
+    };
+    crate::sink::tar::write(&listing, docker_export, &mut content, out)
+        .ctx(|| "cannot write the tar output".into())
 }
 
-/// Headers only, seeking over file data, when nothing needs the bytes (no digest to check,
-/// no content kept) and the layer is an uncompressed tar. Returns whether it did.
-fn seek_through(image: &Image, index: usize, spec: &mut Spec) -> Result<bool> {
-    use std::io::{Read, Seek};
-    let at = image.layer_ref(index);
-    let mut blob = image.open_layer_seekable(index)?;
-    let mut head = [0u8; 6];
-    let n = blob
-        .read(&mut head)
-        .map_err(|e| Error::io("cannot read layer", e).in_layer(&at))?;
-    if crate::layer::sniff(&head[..n]).map_err(|e| e.in_layer(&at))?
-        != crate::layer::Compression::None
-    {
-        return Ok(false);
+/// Copies `len` bytes at `at` of `file` to `out`.
+fn copy_range(
+    file: &std::fs::File,
+    at: u64,
+    len: u64,
+    buf: &mut [u8],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut done = 0;
+    while done < len {
+        let want = buf.len().min((len - done) as usize);
+        file.read_exact_at(&mut buf[..want], at + done)?;
+        out.write_all(&buf[..want])?;
+        done += want as u64;
     }
-    blob.rewind()
-        .map_err(|e| Error::io("cannot read layer", e).in_layer(&at))?;
-    spec.apply_layer_seekable(blob)
-        .map_err(|(entry, msg)| Error::input(format!("entry {entry}: {msg}")).in_layer(&at))?;
-    Ok(true)
+    Ok(())
+}
+
+/// Spools the content of listed files that the top-down reading skipped (a hardlink kept a
+/// replaced file alive), reading their layers again.
+fn spool_missing(
+    image: &Image,
+    plan: &Plan<'_>,
+    listing: &[Listed],
+    spool: &mut Spool,
+    verify: bool,
+) -> Result<()> {
+    let mut missing: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+    for s in listing.iter().filter_map(|e| e.content) {
+        let r = plan.record(s);
+        if r.size > 0 && r.data_at.is_none() && spool.offset(s).is_none() {
+            missing.entry(s.layer).or_default().insert(s.entry);
+        }
+    }
+    for (layer, wanted) in missing {
+        let index = layer as usize;
+        let at = image.layer_ref(index);
+        let expected = &image.layers[index].expected;
+        let mut decoded = Decoded::hashing(image.open_layer(index)?, expected, verify)
+            .map_err(|e| e.in_layer(&at))?;
+        let mut archive = tar::Archive::new(decoded.reader());
+        apply::for_each_entry(archive.entries(), false, &mut |number, h, body, _| {
+            if wanted.contains(&number) {
+                spool.keep(
+                    Source {
+                        layer,
+                        entry: number,
+                    },
+                    h.size,
+                    body,
+                )?;
+            }
+            Ok(())
+        })
+        .map_err(|e| e.in_layer(&at))?;
+        let measured = decoded.finish().map_err(|e| e.in_layer(&at))?;
+        if verify {
+            measured.verify(expected).map_err(|e| e.in_layer(&at))?;
+        }
+    }
+    Ok(())
 }

@@ -214,3 +214,40 @@ fn docker_export_mode_makes_the_workdir_and_keeps_image_directories() {
     let f = &s.nodes[&b".dockerenv"[..]];
     assert_eq!((f.mode, f.uid, f.gid), (0o755, 0, 0));
 }
+
+#[test]
+fn tar_output_writes_what_hardlinks_keep_alive_and_nothing_upper_layers_delete() {
+    // Plain and gzip layers: a file replaced above but kept by a hardlink (read again), a
+    // file deleted above (never spooled), a path through a lower symlink.
+    let layers = [
+        tar(&[
+            E::file("a", b"old content"),
+            E::hardlink("l", "a"),
+            E::file("gone", &[7; 5000]),
+            E::dir("b"),
+            E::symlink("s", "b"),
+        ]),
+        tar(&[
+            E::file("a", b"new"),
+            E::whiteout(".wh.gone"),
+            E::file("s/f", b"through the link"),
+        ]),
+    ];
+    for compress in [false, true] {
+        let d = tmp();
+        let blobs: Vec<Vec<u8>> = layers
+            .iter()
+            .map(|l| if compress { gzip(l) } else { l.clone() })
+            .collect();
+        let image = docker_archive(d.path(), "i.tar", &blobs);
+        let dir = d.path().join("root");
+        let out = d.path().join("out.tar");
+        run_ok(&[image.to_str().unwrap(), dir.to_str().unwrap()]);
+        run_ok(&[image.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        let from_dir = Snapshot::from_dir(&dir).unwrap();
+        let from_tar = Snapshot::from_tar(std::fs::File::open(&out).unwrap()).unwrap();
+        assert_same(&from_dir, &from_tar, Mtime::Exact);
+        let model = spec(&layers).unwrap();
+        assert_same(&from_dir, &model, Mtime::Exact);
+    }
+}

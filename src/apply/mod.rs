@@ -30,7 +30,8 @@ use crate::merge::plan::{Plan, Record, Source};
 use crate::merge::upper::Upper;
 use crate::Observer;
 pub use layers::{InMemory, Layers};
-use read::{plain, Reader};
+use read::Reader;
+pub(crate) use read::{for_each_entry, plain, Keep, Spool};
 use write::Writer;
 
 /// Set from a signal handler to stop between entries.
@@ -85,13 +86,15 @@ pub fn apply(
 ) -> Result<Outcome> {
     let target = Target::open(dir, settings.strategy)?;
     let Gathered {
-        target,
+        keep,
         upper,
         mut disk,
         records,
         mut out,
-    } = read_layers(layers, settings, observer, Some(target))?;
-    let mut target = target.expect("given");
+    } = read_layers(layers, settings, observer, Keep::Target(target))?;
+    let Keep::Target(mut target) = keep else {
+        unreachable!("given a target")
+    };
     let mut plan = plan(layers, &records, &upper)?;
     if let Some(workdir) = &settings.docker_export {
         plan.add_docker_init(workdir.as_deref())?;
@@ -106,23 +109,23 @@ pub fn apply(
 
 /// What step 1 gathered.
 pub(crate) struct Gathered {
-    pub target: Option<Target>,
+    pub keep: Keep,
     pub upper: Upper,
     pub disk: Vec<Disk>,
     pub records: Vec<Vec<Record>>,
     pub out: Outcome,
 }
 
-/// Step 1: reads every layer from the top, writing into `target` (when given) the content
-/// that no layer above deletes or replaces.
+/// Step 1: reads every layer from the top, keeping (`keep`) the content that no layer above
+/// deletes or replaces.
 pub(crate) fn read_layers(
     layers: &dyn Layers,
     settings: &Settings,
     observer: &mut dyn Observer,
-    target: Option<Target>,
+    keep: Keep,
 ) -> Result<Gathered> {
     let mut a = Reader {
-        target,
+        keep,
         upper: Upper::new(),
         disk: vec![Disk::Absent],
         records: vec![Vec::new(); layers.count()],
@@ -148,7 +151,7 @@ pub(crate) fn read_layers(
         observer.layer_done(index);
     }
     Ok(Gathered {
-        target: a.target,
+        keep: a.keep,
         upper: a.upper,
         disk: a.disk,
         records: a.records,

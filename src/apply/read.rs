@@ -18,10 +18,67 @@ use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
 use crate::merge::{classify, Change, RelPath};
 use crate::Observer;
 
+/// What step 1 does with the content of the files it reads.
+pub(crate) enum Keep {
+    /// Writes it at its path (directory output).
+    Target(Target),
+    /// Copies it into a spool, by entry (tar output). Plain layers are not copied: their
+    /// content is read in place when the tar is written.
+    Spool(Spool),
+    /// Nothing: only the headers are wanted (a listing).
+    Nothing,
+}
+
+/// File contents of compressed layers, kept for writing a tar after the plan is made.
+pub(crate) struct Spool {
+    file: std::fs::File,
+    len: u64,
+    at: std::collections::HashMap<Source, u64>,
+}
+
+impl Spool {
+    pub(crate) fn new(file: std::fs::File) -> Spool {
+        Spool {
+            file,
+            len: 0,
+            at: Default::default(),
+        }
+    }
+
+    /// Where the content of `s` is, if kept.
+    pub(crate) fn offset(&self, s: Source) -> Option<u64> {
+        self.at.get(&s).copied()
+    }
+
+    pub(crate) fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+
+    /// Appends the content of `s`.
+    pub(crate) fn keep(&mut self, s: Source, size: u64, body: &mut dyn Read) -> Result<()> {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &self.file);
+        w.seek(SeekFrom::Start(self.len))
+            .map_err(|e| Error::io("cannot write the spool", e))?;
+        let n = std::io::copy(&mut body.take(size), &mut w)
+            .map_err(|e| Error::io("cannot spool entry data", e))?;
+        w.flush()
+            .map_err(|e| Error::io("cannot write the spool", e))?;
+        if n < size {
+            return Err(Error::input(format!(
+                "the layer ends inside this file: {n} of {size} bytes"
+            )));
+        }
+        self.at.insert(s, self.len);
+        self.len += n;
+        Ok(())
+    }
+}
+
 /// Step 1: reading layers from the top.
 pub(super) struct Reader {
-    /// Where content goes; none when only the headers are wanted (a listing).
-    pub(super) target: Option<Target>,
+    /// Where content goes.
+    pub(super) keep: Keep,
     pub(super) upper: Upper,
     /// What is on disk at each node of `upper`.
     pub(super) disk: Vec<Disk>,
@@ -31,7 +88,7 @@ pub(super) struct Reader {
 }
 
 /// Where layer `index` lies when it is an uncompressed tar in one file here.
-pub(super) fn plain(layers: &dyn Layers, index: usize) -> Result<Option<Region>> {
+pub(crate) fn plain(layers: &dyn Layers, index: usize) -> Result<Option<Region>> {
     let Some(region) = layers.region(index)? else {
         return Ok(None);
     };
@@ -61,7 +118,7 @@ type EntryFn<'a> = dyn FnMut(u32, Header, &mut dyn Read, Option<u64>) -> Result<
 /// in [`Source::entry`]), its header, its content and where that lies in the layer. Entries that carry nothing for the tree
 /// (PAX global headers) are not numbered. Content `each` does not read is skipped (by a seek,
 /// where the archive was opened with seeks).
-pub(super) fn for_each_entry<R: Read>(
+pub(crate) fn for_each_entry<R: Read>(
     entries: std::io::Result<tar::Entries<'_, R>>,
     export_rules: bool,
     each: &mut EntryFn<'_>,
@@ -252,13 +309,9 @@ impl Reader {
                     | Change::AufsLink(p) => self.upper.node(p),
                     Change::AufsMeta => UPPER_ROOT,
                 };
-                records.push(Record::new(
-                    &change,
-                    node,
-                    header.kind,
-                    header.size,
-                    header.meta,
-                ));
+                let mut record = Record::new(&change, node, header.kind, header.size, header.meta);
+                record.data_at = region.and(data_at);
+                records.push(record);
                 Ok(())
             },
         )?;
@@ -277,8 +330,20 @@ impl Reader {
         source: Source,
         body: Body<'_>,
     ) -> Result<bool> {
-        let Some(target) = self.target.as_mut() else {
-            return Ok(false);
+        let target = match &mut self.keep {
+            Keep::Target(t) => t,
+            Keep::Spool(spool) => {
+                return match body {
+                    // Read in place when the tar is written.
+                    Body::Range { .. } => Ok(false),
+                    Body::Stream(r) => {
+                        spool.keep(source, h.size, r)?;
+                        self.out.written += h.size;
+                        Ok(true)
+                    }
+                };
+            }
+            Keep::Nothing => return Ok(false),
         };
         if path.is_root() {
             return Ok(false);

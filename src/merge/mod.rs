@@ -50,8 +50,9 @@ pub struct Listed {
     pub layer: usize,
     /// For the second and later names of one inode, in listing order: the first name.
     pub hardlink_to: Option<Vec<u8>>,
-    /// Where a file's content is in the spool (models made with [`Spec::spooling`]).
-    pub spooled: Option<u64>,
+    /// For the first name of a file: the entry its content comes from (listings made by
+    /// [`plan::Plan::list`]).
+    pub content: Option<plan::Source>,
 }
 
 /// What one layer entry asks for.

@@ -42,6 +42,8 @@ pub struct Record {
     pub kind: Kind,
     pub size: u64,
     pub meta: Meta,
+    /// Where the content lies in a plain layer read in place.
+    pub data_at: Option<u64>,
 }
 
 impl Record {
@@ -60,6 +62,7 @@ impl Record {
             kind,
             size,
             meta,
+            data_at: None,
         }
     }
 }
@@ -667,7 +670,7 @@ impl Plan<'_> {
                         meta: self.origin_meta(*origin),
                         layer,
                         hardlink_to: None,
-                        spooled: None,
+                        content: None,
                     });
                     let todo = self.todo(id);
                     stack.push((path, todo));
@@ -680,13 +683,18 @@ impl Plan<'_> {
                             None
                         }
                     };
+                    let origin = self.inodes[*inode as usize].origin;
+                    let content = match origin {
+                        Origin::Entry(s) if hardlink_to.is_none() => Some(s),
+                        _ => None,
+                    };
                     out.push(super::Listed {
                         path,
                         kind: self.leaf_kind(*inode),
-                        meta: self.origin_meta(self.inodes[*inode as usize].origin),
+                        meta: self.origin_meta(origin),
                         layer,
                         hardlink_to,
-                        spooled: None,
+                        content,
                     });
                 }
             }

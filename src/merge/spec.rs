@@ -21,8 +21,6 @@ use sha2::{Digest as _, Sha256};
 struct Content {
     size: u64,
     sha256: [u8; 32],
-    /// Where the bytes are in the spool, when the model keeps one.
-    spooled: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,9 +82,6 @@ pub struct Spec {
     /// Hash file contents (for comparisons); without it only sizes are kept and content is
     /// skipped unread (for listings).
     hash: bool,
-    /// Where file contents are copied, for writers that need them after the model is built.
-    spool: Option<std::sync::Arc<std::fs::File>>,
-    spool_len: u64,
 }
 
 impl Default for Spec {
@@ -100,8 +95,6 @@ impl Default for Spec {
             inodes: Vec::new(),
             layer: 0,
             hash: true,
-            spool: None,
-            spool_len: 0,
         }
     }
 }
@@ -111,45 +104,6 @@ type Phys = Vec<Vec<u8>>;
 impl Spec {
     pub fn new() -> Spec {
         Spec::default()
-    }
-
-    /// A model that copies every file's content to `spool` (a temporary file), so that the
-    /// merged tree can be written out afterwards with [`Spec::read_content`].
-    pub fn spooling(spool: std::fs::File) -> Spec {
-        Spec {
-            hash: false,
-            spool: Some(std::sync::Arc::new(spool)),
-            ..Spec::default()
-        }
-    }
-
-    /// True when the model keeps file contents (hashes or a spool), so layers must be read
-    /// whole.
-    pub fn keeps_content(&self) -> bool {
-        self.hash || self.spool.is_some()
-    }
-
-    /// Reads the content of a listed file from the spool.
-    pub fn read_content(
-        &self,
-        at: u64,
-        len: u64,
-        out: &mut dyn std::io::Write,
-    ) -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        let spool = self
-            .spool
-            .as_ref()
-            .ok_or_else(|| std::io::Error::other("no spool"))?;
-        let mut buf = vec![0u8; 1 << 16];
-        let mut done = 0;
-        while done < len {
-            let want = buf.len().min((len - done) as usize);
-            spool.read_exact_at(&mut buf[..want], at + done)?;
-            out.write_all(&buf[..want])?;
-            done += want as u64;
-        }
-        Ok(())
     }
 
     /// A model that keeps file sizes but not content digests, reading headers only.
@@ -204,16 +158,8 @@ impl Spec {
             let mut content = Content {
                 size: h.size,
                 sha256: [0; 32],
-                spooled: None,
             };
-            if let (Kind::File, Some(spool)) = (&h.kind, self.spool.as_ref()) {
-                use std::io::Write as _;
-                let mut w = std::io::BufWriter::new(&**spool);
-                content.size = std::io::copy(&mut entry, &mut w).map_err(|e| e.to_string())?;
-                w.flush().map_err(|e| e.to_string())?;
-                content.spooled = Some(self.spool_len);
-                self.spool_len += content.size;
-            } else if h.kind == Kind::File && self.hash {
+            if h.kind == Kind::File && self.hash {
                 let mut hasher = Sha256::new();
                 content.size = std::io::copy(&mut entry, &mut hasher).map_err(|e| e.to_string())?;
                 content.sha256 = hasher.finalize().into();
@@ -526,7 +472,7 @@ impl Spec {
                         meta: d.meta.clone(),
                         layer: d.layer.saturating_sub(1),
                         hardlink_to: None,
-                        spooled: None,
+                        content: None,
                     });
                     push_children(&path, d, &mut pending);
                 }
@@ -540,17 +486,13 @@ impl Spec {
                             None
                         }
                     };
-                    let spooled = match &i.leaf {
-                        Leaf::File(c) => c.spooled,
-                        _ => None,
-                    };
                     out.push(Listed {
                         path,
                         kind,
                         meta: i.meta.clone(),
                         layer: layer.saturating_sub(1),
                         hardlink_to,
-                        spooled,
+                        content: None,
                     });
                 }
             }
@@ -596,7 +538,6 @@ impl Spec {
         let empty = Content {
             size: 0,
             sha256: crate::snapshot::sha256(b""),
-            spooled: None,
         };
         for f in super::DOCKER_INIT_FILES {
             let p = RelPath::parse(f.as_bytes()).map_err(|e| e.to_string())?;

@@ -6,28 +6,41 @@
 
 use std::io::{self, Write};
 
-use crate::merge::spec::{Listed, Spec};
+#[cfg(doc)]
+use crate::merge::plan::Plan;
+use crate::merge::Listed;
 use crate::snapshot::NodeKind;
 
 const BLOCK: usize = 512;
 
-/// Writes every entry of `spec` (a model made with [`Spec::spooling`]) to `out`. With
-/// `docker_export`, as `docker export` writes them: mtimes in whole seconds and no xattr but
-/// `security.capability`.
-pub fn write(spec: &Spec, docker_export: bool, out: &mut dyn Write) -> io::Result<()> {
-    for mut e in spec.list() {
+/// A file's content, written by the caller: where it comes from is theirs to know.
+pub type Content<'a> = dyn FnMut(&Listed, &mut dyn Write) -> io::Result<()> + 'a;
+
+/// Writes `entries` (a listing in `docker export`'s order, as [`Plan::list`] gives) to
+/// `out`, each file's bytes from `content`. With `docker_export`, as `docker export` writes
+/// them: mtimes in whole seconds and no xattr but `security.capability`.
+pub fn write(
+    entries: &[Listed],
+    docker_export: bool,
+    content: &mut Content<'_>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for e in entries {
         if docker_export {
+            let mut e = e.clone();
             e.meta.mtime.nanos = 0;
             e.meta.atime = None;
             e.meta.xattrs.retain(|(k, _)| k == b"security.capability");
+            entry(&e, content, out)?;
+        } else {
+            entry(e, content, out)?;
         }
-        entry(spec, &e, out)?;
     }
     out.write_all(&[0; 2 * BLOCK])?;
     out.flush()
 }
 
-fn entry(spec: &Spec, e: &Listed, out: &mut dyn Write) -> io::Result<()> {
+fn entry(e: &Listed, content: &mut Content<'_>, out: &mut dyn Write) -> io::Result<()> {
     let mut name = e.path.clone();
     let (typeflag, link, size, dev) = match (&e.kind, &e.hardlink_to) {
         (_, Some(first)) => (b'1', first.clone(), 0, (0, 0)),
@@ -93,10 +106,7 @@ fn entry(spec: &Spec, e: &Listed, out: &mut dyn Write) -> io::Result<()> {
     );
     out.write_all(&h)?;
     if size > 0 {
-        let at = e
-            .spooled
-            .ok_or_else(|| io::Error::other("file content was not spooled"))?;
-        spec.read_content(at, size, out)?;
+        content(e, out)?;
         pad(out, size)?;
     }
     Ok(())
