@@ -63,6 +63,23 @@ pub enum Body<'a> {
     Range { file: &'a File, offset: u64 },
 }
 
+/// A byte range of a file, read with `pread`.
+struct FileRange<'a> {
+    file: &'a File,
+    at: u64,
+    end: u64,
+}
+
+impl Read for FileRange<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let want = buf.len().min(self.end.saturating_sub(self.at) as usize);
+        let n = self.file.read_at(&mut buf[..want], self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
 /// The most `copy_file_range` copies at once, so an interrupt is noticed within a moment.
 const COPY_CHUNK: u64 = 8 << 20;
 
@@ -75,6 +92,9 @@ pub struct Target {
     me: (u32, u32),
     /// The process umask, to tell when a new file already has its final mode.
     umask: u32,
+    /// Whether `copy_file_range` works between the archive and the target (not across
+    /// filesystems): after one refusal, contents go through a buffer.
+    kernel_copy: bool,
     unreproduced: Unreproduced,
     buf: Vec<u8>,
 }
@@ -116,6 +136,7 @@ impl Target {
             privileged: Uid::effective().is_root(),
             me: (Uid::effective().as_raw(), Gid::effective().as_raw()),
             umask: umask.bits(),
+            kernel_copy: true,
             unreproduced: Unreproduced::default(),
             buf: vec![0; 256 * 1024],
         })
@@ -223,9 +244,9 @@ impl Target {
         // Made with the final mode when the umask leaves it whole and no chown will clear
         // setuid/setgid: one fchmod less per file.
         let mode_done = meta.mode & 0o7000 == 0 && meta.mode & self.umask == 0;
-        let mut file = File::from(fd);
+        let file = File::from(fd);
         let written = match body {
-            Body::Stream(r) => self.copy_stream(&mut file, r, phys)?,
+            Body::Stream(r) => self.copy_stream(&file, r, phys)?,
             Body::Range { file: src, offset } => self.copy_range(&file, src, offset, size, phys)?,
         };
         if written < size {
@@ -255,7 +276,7 @@ impl Target {
         Ok(())
     }
 
-    fn copy_stream(&mut self, out: &mut File, body: &mut dyn Read, phys: &[u8]) -> Result<u64> {
+    fn copy_stream(&mut self, mut out: &File, body: &mut dyn Read, phys: &[u8]) -> Result<u64> {
         let mut written = 0u64;
         loop {
             Self::interrupted(phys)?;
@@ -283,6 +304,14 @@ impl Target {
         size: u64,
         phys: &[u8],
     ) -> Result<u64> {
+        let mut range = FileRange {
+            file: src,
+            at: offset,
+            end: offset + size,
+        };
+        if !self.kernel_copy {
+            return self.copy_stream(out, &mut range, phys);
+        }
         let mut off = offset as i64;
         let mut done = 0u64;
         while done < size {
@@ -295,7 +324,8 @@ impl Target {
                 Err(Errno::EXDEV | Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP)
                     if done == 0 =>
                 {
-                    return self.copy_through(out, src, offset, size, phys)
+                    self.kernel_copy = false;
+                    return self.copy_stream(out, &mut range, phys);
                 }
                 Err(e) => {
                     return Err(Error::io(
@@ -304,34 +334,6 @@ impl Target {
                     ))
                 }
             }
-        }
-        Ok(done)
-    }
-
-    fn copy_through(
-        &mut self,
-        mut out: &File,
-        src: &File,
-        offset: u64,
-        size: u64,
-        phys: &[u8],
-    ) -> Result<u64> {
-        use std::os::unix::fs::FileExt;
-        let mut done = 0u64;
-        while done < size {
-            Self::interrupted(phys)?;
-            let want = (size - done).min(self.buf.len() as u64) as usize;
-            let n = match src.read_at(&mut self.buf[..want], offset + done) {
-                Ok(0) => return Ok(done),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(Error::io("cannot read entry data", e).with_kind(ErrorKind::Input))
-                }
-            };
-            out.write_all(&self.buf[..n])
-                .ctx(|| format!("cannot write {}", show(phys)))?;
-            done += n as u64;
         }
         Ok(done)
     }
