@@ -124,7 +124,7 @@ fn spool_missing(
         let expected = &image.layers[index].expected;
         let mut decoded = Decoded::hashing(image.open_layer(index)?, expected, verify)
             .map_err(|e| e.in_layer(&at))?;
-        let mut archive = tar::Archive::new(decoded.reader());
+        let mut archive = tar::Archive::new(crate::layer::PadToBlock::new(decoded.reader()));
         apply::for_each_entry(archive.entries(), false, &mut |number, h, body, _| {
             if wanted.contains(&number) {
                 spool.keep(

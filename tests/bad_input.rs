@@ -171,3 +171,48 @@ fn usage_errors_exit_2() {
     assert!(stderr.contains("not empty"), "{stderr}");
     assert_eq!(std::fs::read(d.path().join("full/keep")).unwrap(), b"mine");
 }
+
+/// A layer as umoci 0.4.7's `insert` writes it: the last file's content and then nothing,
+/// no padding and no end-of-archive blocks.
+fn unpadded_layer() -> Vec<u8> {
+    let mut t = tar(&[E::file("a", b"first"), E::file("last", b"ends here")]);
+    // Drop the two end blocks and the padding after "ends here".
+    t.truncate(t.len() - 1024);
+    let cut = t.len() - 512 + b"ends here".len();
+    t.truncate(cut);
+    t
+}
+
+#[test]
+fn a_layer_that_lacks_only_its_final_padding_is_read_whole_plain_or_gzip() {
+    for compress in [false, true] {
+        let d = tmp();
+        let layer = unpadded_layer();
+        let blob = if compress { gzip(&layer) } else { layer };
+        let image = docker_archive(d.path(), "i.tar", &[blob]);
+        let out = d.path().join("root");
+        let (code, stderr) = run(image.to_str().unwrap(), &out, &[]);
+        assert_eq!(code, 0, "compressed {compress}: {stderr}");
+        assert_eq!(std::fs::read(out.join("last")).unwrap(), b"ends here");
+    }
+}
+
+#[test]
+fn a_layer_cut_inside_a_file_is_refused_even_when_the_file_is_dead() {
+    // The cut file is deleted by the layer above, so its bytes are never written: the cut
+    // must still be seen (here without digests to catch it).
+    for compress in [false, true] {
+        let d = tmp();
+        let mut layer = tar(&[E::file("a", b"first"), E::file("big", &[7; 3000])]);
+        layer.truncate(layer.len() - 1024 - 2000);
+        let blob = if compress { gzip(&layer) } else { layer };
+        let upper = tar(&[E::whiteout(".wh.big")]);
+        let image = docker_archive_with(d.path(), "i.tar", &[blob, upper], false);
+        let (code, msg) = fails(&image, &["--no-verify"]);
+        assert_eq!(code, 1, "{msg}");
+        assert!(
+            msg.contains("layer 0") && msg.contains("big"),
+            "compressed {compress}: {msg}"
+        );
+    }
+}

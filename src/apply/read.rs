@@ -12,7 +12,7 @@ use crate::image::store::Region;
 use crate::layer::ahead::decode_ahead;
 use crate::layer::entry::{read_header, Header, Kind, Parsed};
 use crate::layer::region::RegionReader;
-use crate::layer::{sniff, Compression, Decoded, Expected, Measured};
+use crate::layer::{sniff, Compression, Decoded, Expected, Measured, PadToBlock};
 use crate::merge::plan::{Record, Source};
 use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
 use crate::merge::{classify, Change, RelPath};
@@ -122,11 +122,12 @@ pub(crate) fn for_each_entry<R: Read>(
     entries: std::io::Result<tar::Entries<'_, R>>,
     export_rules: bool,
     each: &mut EntryFn<'_>,
-) -> Result<()> {
+) -> Result<Option<DataEnd>> {
     let entries = entries
         .map_err(|e| Error::io("cannot read the layer as tar", e).with_kind(ErrorKind::Input))?;
     let mut last: Vec<u8> = Vec::new();
     let mut number = 0u32;
+    let mut end = None;
     for entry in entries {
         if INTERRUPTED.load(Ordering::Relaxed) {
             return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
@@ -156,10 +157,40 @@ pub(crate) fn for_each_entry<R: Read>(
         // Where the content lies in the layer, unless the tar stores it in pieces.
         let data_at =
             (!entry.header().entry_type().is_gnu_sparse()).then(|| entry.raw_file_position());
+        if let Some(at) = data_at {
+            end = Some(DataEnd {
+                at: at + header.size,
+                size: header.size,
+                name: name.clone(),
+            });
+        }
         each(number, header, &mut entry, data_at).map_err(|e| e.at_entry(&name))?;
         number += 1;
     }
-    Ok(())
+    Ok(end)
+}
+
+/// Where the content of a layer's last entry ends, to tell a layer cut inside it from one
+/// that only lacks the padding after it (umoci 0.4.7 writes those).
+pub(crate) struct DataEnd {
+    at: u64,
+    size: u64,
+    name: Vec<u8>,
+}
+
+impl DataEnd {
+    /// An error if the layer, `len` bytes long, ends before this entry's content does.
+    pub(crate) fn check(end: Option<DataEnd>, len: u64) -> Result<()> {
+        match end {
+            Some(e) if e.at > len => Err(Error::input(format!(
+                "the layer ends inside this file: {} of {} bytes",
+                e.size - (e.at - len).min(e.size),
+                e.size
+            ))
+            .at_entry(&e.name)),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Reader {
@@ -179,8 +210,16 @@ impl Reader {
         };
         std::thread::scope(|scope| {
             let mut ahead = decode_ahead(scope, Box::new(blob), expected, verify);
-            let mut archive = tar::Archive::new(&mut ahead);
-            match self.read_layer(index, archive.entries(), None) {
+            let mut padded = PadToBlock::new(&mut ahead);
+            let read = {
+                let mut archive = tar::Archive::new(&mut padded);
+                self.read_layer(index, archive.entries(), None)
+            };
+            let read = read.and_then(|end| match padded.real_len() {
+                Some(len) => DataEnd::check(end, len),
+                None => Ok(()),
+            });
+            match read {
                 Ok(()) => ahead.finish(),
                 Err(e) => {
                     ahead.abort();
@@ -219,7 +258,9 @@ impl Reader {
             });
             let mut blob = RegionReader::new(region.clone());
             let mut archive = tar::Archive::new(&mut blob);
-            let read = self.read_layer(index, archive.entries_with_seek(), Some(&region));
+            let read = self
+                .read_layer(index, archive.entries_with_seek(), Some(&region))
+                .and_then(|end| DataEnd::check(end, region.len));
             let measured = match hasher {
                 Some(h) => h.join().unwrap_or_else(|_| {
                     Err(Error::new(ErrorKind::Io, "the hashing thread panicked"))
@@ -249,10 +290,10 @@ impl Reader {
         index: usize,
         entries: std::io::Result<tar::Entries<'_, R>>,
         region: Option<&Region>,
-    ) -> Result<()> {
+    ) -> Result<Option<DataEnd>> {
         let mut records = Vec::new();
         let export_rules = self.export_rules;
-        for_each_entry(
+        let end = for_each_entry(
             entries,
             export_rules,
             &mut |number, header, stream, data_at| {
@@ -316,7 +357,7 @@ impl Reader {
             },
         )?;
         self.records[index] = records;
-        Ok(())
+        Ok(end)
     }
 
     /// Writes a file that no layer above hides, at its path as named, if what is already on

@@ -217,7 +217,7 @@ impl<'a, 'r> Writer<'a, 'r> {
                 .map_err(|e| e.in_layer(&lref))?;
             let target = &mut *self.target;
             let state = &mut self.state;
-            let mut archive = tar::Archive::new(decoded.reader());
+            let mut archive = tar::Archive::new(crate::layer::PadToBlock::new(decoded.reader()));
             for_each_entry(archive.entries(), false, &mut |number, _, body, _| {
                 if let Some(&inode) = wanted.get(&number) {
                     let r = self.plan.record(Source {
