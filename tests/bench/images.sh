@@ -69,6 +69,7 @@ need_tools() {
     command -v skopeo >/dev/null || missing+=(skopeo)
     command -v hyperfine >/dev/null || missing+=(hyperfine)
     command -v igzip >/dev/null || missing+=(isal)
+    command -v openssl >/dev/null || missing+=(openssl)
     command -v strace >/dev/null || missing+=(strace)
     [ -x /usr/bin/time ] || missing+=(time)
     command -v python3 >/dev/null || missing+=(python3)

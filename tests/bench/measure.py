@@ -19,7 +19,7 @@ WEXITED | WNOWAIT) returns when it exits but leaves it a zombie, so the clock st
 there and /proc/PID/io can still be read; then wait4() reaps it. GNU time forks CMD and
 waits for it, so the kernel has added CMD's I/O counters (and those of the children
 CMD waited for: tar's gzip, the loops' tar) into time's, and %M is the peak RSS of CMD
-and of the children it waited for. (ru_maxrss of a child spawned by python itself
+and of the children it waited for (%U %S their CPU time). (ru_maxrss of a child spawned by python itself
 would be at least python's own RSS: exec keeps the old mm's high-water mark.)
 `measure.py selftest` checks all this.
 """
@@ -188,10 +188,13 @@ def run_once(argv, outdir, log):
     if outdir:
         rm_rf(outdir)
         os.mkdir(outdir)
-    fd, rssfile = tempfile.mkstemp(prefix="rss-", dir="/var/tmp")
+    # on tmpfs, so that time's own write of the number is no storage write
+    fd, rssfile = tempfile.mkstemp(prefix="flatten-bench-rss-", dir="/dev/shm")
     os.close(fd)
-    timed = ["/usr/bin/time", "-f", "%M", "-o", rssfile, *argv]
+    timed = ["/usr/bin/time", "-f", "%M %U %S", "-o", rssfile, *argv]
     os.sync()
+    waited = wait_quiet() if QUIET else 0.0
+    busy0, own0 = cpu_busy(), own_cpu()
     with open(log or os.devnull, "wb") as lf:
         redirect = [(os.POSIX_SPAWN_DUP2, lf.fileno(), 1),
                     (os.POSIX_SPAWN_DUP2, lf.fileno(), 2)] if log else []
@@ -201,6 +204,7 @@ def run_once(argv, outdir, log):
         t1 = time.monotonic()
         ioc = read_io(pid)
         _, status, _ = os.wait4(pid, 0)
+    others = (cpu_busy() - busy0) - (own_cpu() - own0)
     with open(rssfile) as f:
         rss = f.read().split()
     os.unlink(rssfile)
@@ -213,9 +217,9 @@ def run_once(argv, outdir, log):
                          f"{' '.join(argv)}\n{tail}")
     if outdir:
         rm_rf(outdir)
-    return dict(time=t1 - t0, rss_kib=int(rss[-1]), wchar=ioc["wchar"], rchar=ioc["rchar"],
-                write_bytes=ioc["write_bytes"], read_bytes=ioc["read_bytes"],
-                cancelled=ioc["cancelled_write_bytes"])
+    return dict(time=t1 - t0, rss_kib=int(rss[-3]), cpu=float(rss[-2]) + float(rss[-1]),
+                wchar=ioc["wchar"], rchar=ioc["rchar"], write_bytes=ioc["write_bytes"], read_bytes=ioc["read_bytes"],
+                cancelled=ioc["cancelled_write_bytes"], others_cpu=others, waited=waited)
 
 
 def selftest():
@@ -249,10 +253,17 @@ def commands(args, image, form, first_fs, out):
     cmds = [
         ("floor", ["tar", *TAR_FLAGS, "-xf", os.path.join(img, "final.tar"), "-C", out], out),
         ("flatten", [args.flatten, "-q", src, out], out),
+        # Without checking digests: what hashing costs (SHA-256 of every layer byte).
+        ("flatten-noverify", [args.flatten, "-q", "--no-verify", src, out], out),
         ("umoci", ["umoci", "raw", "unpack", "--image", f"{layout}:latest", out], out),
         ("gnutar-layers", ["sh", "-c", f'o=$1; shift; for l; do tar {tar} -x{z}f "$l" -C "$o" || exit 1; done',
                            "sh", out, *layers], out),
     ]
+    if first_fs:
+        # Hashing the stored layers alone, as fast as OpenSSL does it: for plain layers the
+        # bound of any run that checks their digests (for gzip ones the uncompressed stream
+        # is hashed too, for the config's diff_ids).
+        cmds.append(("sha256-layers", ["sh", "-c", 'openssl dgst -sha256 "$@" >/dev/null', "sh", *layers], None))
     if form == "gzip" and first_fs:
         for tool in ("igzip", "gzip"):
             cmds.append((f"inflate-{tool}", ["sh", "-c", f'for l; do {tool} -dc "$l" || exit 1; done >/dev/null',
@@ -327,7 +338,10 @@ def syscall_report(args, fss):
         cmds = commands(args, image, "plain", False, out)
         print(f"[bench] {image}: strace", file=sys.stderr)
         counts = {name: strace_counts(argv, o) for name, argv, o in cmds}
-        names = set()
+        # the 10 most frequent of each, and those that tell how content is copied or undone
+        names = {k for k in ("copy_file_range", "sendfile", "splice", "renameat2", "renameat",
+                             "linkat", "unlinkat", "fsync", "fdatasync", "mmap")
+                 if any(k in c for c in counts.values())}
         for c in counts.values():
             names.update(sorted((k for k in c if k != "total"), key=lambda k: -c[k])[:10])
         order = sorted(names, key=lambda k: -counts["flatten"].get(k, 0))
@@ -338,6 +352,23 @@ def syscall_report(args, fss):
             lines.append(f"| {k} | " + " | ".join(str(c.get(k, 0)) for c in counts.values()) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+QUIET = os.environ.get("BENCH_QUIET", "1") == "1"
+
+
+def wait_quiet(window=0.3, limit=0.15, max_wait=60.0):
+    """Wait until other processes use less than `limit` of one CPU over `window`
+    seconds (a shared 2-core machine: builds and tests come and go); give up after
+    max_wait. Returns the seconds waited beyond the first window."""
+    t0 = time.monotonic()
+    while True:
+        b, o = cpu_busy(), own_cpu()
+        time.sleep(window)
+        others = (cpu_busy() - b) - (own_cpu() - o)
+        waited = time.monotonic() - t0 - window
+        if others < limit * window or waited > max_wait:
+            return waited
 
 
 def cpu_busy():
@@ -392,18 +423,25 @@ def fstype(path):
 
 
 def report(args, results, elapsed):
+    runs = [x for r in results for x in r["runs"]]
+    disturbed = [x for x in runs if x["others_cpu"] > 0.1 * x["time"]]
     lines = ["# flatten benchmark", ""] + versions(args) + [
         f"- benchmark time: {elapsed / 60:.1f} min; CPU time used meanwhile by other processes "
-        f"(kernel threads included, e.g. writeback): {args.others_cpu:.0f} s", "",
+        f"(kernel threads included, e.g. writeback): {args.others_cpu:.0f} s",
+        (f"- quiet: before each command, waited until other processes used < 15% of a CPU "
+         f"(waited {sum(x['waited'] for x in runs):.0f} s in all); " if QUIET else "- ") +
+        f"timed runs during which other processes used CPU > 10% of the run's wall time: "
+        f"{len(disturbed)} of {len(runs)}", "",
         "Times: median wall seconds (range), and the median of the per-round ratios to `floor` "
-        "(GNU tar -x of the final tree into an empty dir). RSS: peak (ru_maxrss, children "
+        "(GNU tar -x of the final tree into an empty dir). CPU: user + system seconds (median; "
+        "threads and waited-for children included). RSS: peak (ru_maxrss, children "
         "included). I/O: /proc/PID/io of the timed runs (median), MiB; wchar = bytes passed to "
         "write(2)-like calls (to any file, pipe or /dev/null), write_bytes = bytes the process "
         "caused to be written to storage (0 on tmpfs), cancelled = written then truncated or "
         "deleted before writeback. Children (tar's gzip, the loops' tar) are included.", "",
-        "| image | form | fs | command | median s | range s | × floor | peak RSS MiB | wchar MiB "
-        "| × floor | write_bytes MiB | × floor | cancelled MiB |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| image | form | fs | command | median s | range s | × floor | CPU s | peak RSS MiB "
+        "| wchar MiB | × floor | write_bytes MiB | × floor | cancelled MiB |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     floors = {(r["image"], r["form"], r["fs"]): r for r in results if r["cmd"] == "floor"}
     for r in results:
@@ -412,11 +450,11 @@ def report(args, results, elapsed):
         def m(key, rec=r):
             return med([x[key] for x in rec["runs"]])
         def ratio(a, b):
-            return f"{a / b:.2f}" if b else "–"
+            return f"{a / b:.2f}" if a >= MiB and b >= MiB else "–"
         lines.append(
             f"| {r['image']} | {'docker-archive, plain' if r['form'] == 'plain' else 'OCI, gzip'} "
             f"| {r['fs']} | {r['cmd']} | {med(times):.2f} | {min(times):.2f}–{max(times):.2f} "
-            f"| {med(r['ratios']):.2f} | {m('rss_kib') / 1024:.0f} | {m('wchar') / MiB:.0f} "
+            f"| {med(r['ratios']):.2f} | {m('cpu'):.2f} | {m('rss_kib') / 1024:.0f} | {m('wchar') / MiB:.0f} "
             f"| {ratio(m('wchar'), m('wchar', f))} | {m('write_bytes') / MiB:.0f} "
             f"| {ratio(m('write_bytes'), m('write_bytes', f))} | {m('cancelled') / MiB:.0f} |")
     lines += ["", "Commands (OUT is a fresh empty directory on the filesystem of the row):", ""]

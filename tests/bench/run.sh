@@ -9,8 +9,10 @@
 #
 # For each image (debian, churn) x form (docker-archive with plain layers; OCI layout
 # with gzip layers) x filesystem (a dir on the disk under $BENCH_DIR, and a tmpfs this
-# script mounts at $BENCH_DIR/tmpfs and unmounts at exit), in rounds that interleave
-# the commands (the first round is a warm-up and is not counted):
+# script mounts at $BENCH_DIR/tmpfs and unmounts at exit; optionally ext4loop, a new
+# ext4 in a file on the disk, loop-mounted), in rounds that interleave the commands
+# (the first round is a warm-up and is not counted; before each command the script
+# waits, up to 60 s, until other processes leave the CPUs alone):
 #   floor          tar -x of final.tar (the final tree) into an empty dir
 #   flatten        $FLATTEN -q IMAGE OUT
 #   umoci          umoci raw unpack (OCI layout: oci-plain for the plain form, oci-gzip)
@@ -30,7 +32,9 @@
 #   RUNS          timed rounds (default 5)
 #   BENCH_DIR     cache dir (default /var/tmp/flatten-bench)
 #   BENCH_IMAGES  default "debian churn";  BENCH_FORMS  default "plain gzip"
-#   BENCH_FS      default "disk tmpfs";    TMPFS_SIZE   default 4g
+#   BENCH_FS      default "disk tmpfs"; also ext4loop;  TMPFS_SIZE default 4g (also
+#                 the size of the ext4loop image)
+#   BENCH_QUIET   1 (default): wait for quiet CPUs before each command; 0: don't
 #   SYSCALLS      1 (default) to add the strace counts, 0 not to
 # Output: the markdown on stdout, also in $BENCH_DIR/results-<date>.md (raw numbers
 # of every run in results-<date>.json); progress on stderr.
@@ -51,7 +55,7 @@ log() { printf '[run %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root"
-for t in tar gzip igzip umoci python3 strace chroot; do
+for t in tar gzip igzip openssl umoci python3 strace chroot; do
     command -v "$t" >/dev/null || die "$t missing: run tests/bench/images.sh first (it installs the tools)"
 done
 [ -x "$FLATTEN" ] || die "no flatten binary at $FLATTEN (cargo build --release, or set FLATTEN)"
@@ -70,14 +74,17 @@ done
 
 TMPFS=$BENCH_DIR/tmpfs
 DISK=$BENCH_DIR/disk
+LOOP=$BENCH_DIR/ext4loop
 CHECK=$DISK/check
 cleanup() {
     rm -rf --one-file-system "$DISK"
     if mountpoint -q "$TMPFS"; then umount "$TMPFS"; fi
+    if mountpoint -q "$LOOP"; then umount "$LOOP"; fi
+    rm -f "$BENCH_DIR/ext4loop.img"
 }
 trap cleanup EXIT
 cleanup
-mkdir -p "$DISK" "$TMPFS"
+mkdir -p "$DISK" "$TMPFS" "$LOOP"
 
 fs_args=()
 for fs in $BENCH_FS; do
@@ -86,7 +93,12 @@ for fs in $BENCH_FS; do
         tmpfs)
             mount -t tmpfs -o "size=$TMPFS_SIZE,mode=0755" flatten-bench "$TMPFS"
             fs_args+=(--fs "tmpfs=$TMPFS") ;;
-        *) die "unknown filesystem $fs (known: disk tmpfs)" ;;
+        ext4loop)
+            truncate -s "$TMPFS_SIZE" "$BENCH_DIR/ext4loop.img"
+            mkfs.ext4 -q "$BENCH_DIR/ext4loop.img"
+            mount -o loop "$BENCH_DIR/ext4loop.img" "$LOOP"
+            fs_args+=(--fs "ext4loop=$LOOP") ;;
+        *) die "unknown filesystem $fs (known: disk tmpfs ext4loop)" ;;
     esac
 done
 img_args=(); for i in $BENCH_IMAGES; do img_args+=(--image "$i"); done
