@@ -2,10 +2,11 @@
 //! tree from it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::Ordering;
 
 use super::read::for_each_entry;
-use super::{Disk, Layers};
+use super::{Disk, Layers, INTERRUPTED};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::resolve::{join, show};
 use crate::fs::{Body, Target};
@@ -70,14 +71,14 @@ impl<'a, 'r> Writer<'a, 'r> {
         })
     }
 
-    /// The staging directory, made when first needed.
-    fn staging(&mut self) -> Result<BorrowedFd<'_>> {
+    /// Makes the staging directory, if not yet made.
+    fn make_staging(&mut self) -> Result<()> {
         if self.staging.is_none() {
             let name = self.staging_name.clone();
             self.target.mkdir(self.root.as_fd(), &name, &name)?;
             self.staging = Some(self.target.open_dir(self.root.as_fd(), &name, &name)?);
         }
-        Ok(self.staging.as_ref().expect("just made").as_fd())
+        Ok(())
     }
 
     fn staged_name(inode: u32) -> Vec<u8> {
@@ -176,7 +177,7 @@ impl<'a, 'r> Writer<'a, 'r> {
                     match live.get(&s) {
                         Some(&inode) if self.state[inode as usize] == State::Unplaced => {
                             let staged = Self::staged_name(inode);
-                            self.staging()?;
+                            self.make_staging()?;
                             let staging = self.staging.as_ref().expect("made").as_fd();
                             self.target
                                 .rename(at.fd(), &name, staging, &staged, &phys)?;
@@ -211,7 +212,7 @@ impl<'a, 'r> Writer<'a, 'r> {
             let index = layer as usize;
             let lref = layers.layer_ref(index);
             let expected = layers.expected(index);
-            self.staging()?;
+            self.make_staging()?;
             let staging = self.staging.as_ref().expect("made").as_fd();
             let mut decoded = Decoded::hashing(layers.open(index)?, &expected, verify)
                 .map_err(|e| e.in_layer(&lref))?;
@@ -287,6 +288,9 @@ impl<'a, 'r> Writer<'a, 'r> {
         }];
         let mut path: Vec<u8> = Vec::new();
         while let Some(top) = stack.last_mut() {
+            if INTERRUPTED.load(Ordering::Relaxed) {
+                return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
+            }
             let Some((name, id)) = top.todo.pop() else {
                 let done = stack.pop().expect("not empty");
                 if done.dir != ROOT {
