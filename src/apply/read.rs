@@ -213,7 +213,7 @@ impl Reader {
             let mut padded = PadToBlock::new(&mut ahead);
             let read = {
                 let mut archive = tar::Archive::new(&mut padded);
-                self.read_layer(index, archive.entries(), None)
+                self.read_layer(index, archive.entries(), None, None)
             };
             let read = read.and_then(|end| match padded.real_len() {
                 Some(len) => DataEnd::check(end, len),
@@ -241,8 +241,15 @@ impl Reader {
         verify: bool,
         observer: &mut dyn Observer,
     ) -> Result<Measured> {
+        // Progress is told by whoever reads the whole blob: the hashing thread, or else the
+        // entries as they are read.
+        let (hashing, reading) = if verify {
+            (Some(observer), None)
+        } else {
+            (None, Some(observer))
+        };
         std::thread::scope(|scope| {
-            let hasher = verify.then(|| {
+            let hasher = hashing.map(|observer| {
                 let raw = layers.open(index);
                 scope.spawn(move || -> Result<Measured> {
                     let blob = Progress {
@@ -259,7 +266,7 @@ impl Reader {
             let mut blob = RegionReader::new(region.clone());
             let mut archive = tar::Archive::new(&mut blob);
             let read = self
-                .read_layer(index, archive.entries_with_seek(), Some(&region))
+                .read_layer(index, archive.entries_with_seek(), Some(&region), reading)
                 .and_then(|end| DataEnd::check(end, region.len));
             let measured = match hasher {
                 Some(h) => h.join().unwrap_or_else(|_| {
@@ -290,13 +297,20 @@ impl Reader {
         index: usize,
         entries: std::io::Result<tar::Entries<'_, R>>,
         region: Option<&Region>,
+        mut progress: Option<&mut dyn Observer>,
     ) -> Result<Option<DataEnd>> {
         let mut records = Vec::new();
         let export_rules = self.export_rules;
+        let mut told = 0u64;
         let end = for_each_entry(
             entries,
             export_rules,
             &mut |number, header, stream, data_at| {
+                if let (Some(p), Some(at)) = (progress.as_deref_mut(), data_at) {
+                    let now = at + header.size;
+                    p.advance(now.saturating_sub(told));
+                    told = told.max(now);
+                }
                 let body = match (region, data_at) {
                     (Some(r), Some(at)) => Body::Range {
                         file: &r.file,
