@@ -49,15 +49,21 @@ pub fn decode_ahead<'scope, 'env>(
     let expected = expected.clone();
     let halt = stop.clone();
     let (diff_tx, diff_rx) = sync_channel::<Option<Tap>>(1);
+    // The stored blob is read and hashed on a thread of its own, ahead of the inflater: three
+    // stages (read and hash, inflate, hash and write), each on the core that is free.
+    let blob_tap = hash.then(|| Tap::new(super::algo(&expected.blob)));
+    let blob: Box<dyn Read + Send + 'env> = match &blob_tap {
+        Some(tap) => Box::new(hash_ahead(scope, blob, tap.clone(), stop.clone())),
+        None => blob,
+    };
+    let blob_result = blob_tap.clone();
     let handle = scope.spawn(move || -> Result<Measured> {
-        let mut decoded = if hash {
-            let (d, tap) = Decoded::hashing_blob(blob, &expected)?;
-            let _ = diff_tx.send(tap);
-            d
-        } else {
-            let _ = diff_tx.send(None);
-            Decoded::hashing(blob, &expected, false)?
-        };
+        let mut decoded = Decoded::hashing(blob, &expected, false)?;
+        // The uncompressed stream is hashed by the reader of this one; a plain blob is its
+        // own tar, hashed once above (when the two digests use one algorithm).
+        let shared = decoded.compression() == super::Compression::None
+            && super::algo(&expected.blob) == super::algo(&expected.diff_id);
+        let _ = diff_tx.send((hash && !shared).then(|| Tap::new(super::algo(&expected.diff_id))));
         let mut listening = true;
         loop {
             if halt.load(Ordering::Relaxed) {
@@ -96,7 +102,17 @@ pub fn decode_ahead<'scope, 'env>(
             }
         }
         drop(tx);
-        decoded.finish()
+        let mut measured = decoded.finish()?;
+        if let Some(tap) = blob_result {
+            let (digest, size) = tap.result();
+            if shared {
+                measured.diff_id = digest.clone();
+                measured.size = size;
+            }
+            measured.blob = digest;
+            measured.blob_size = size;
+        }
+        Ok(measured)
     });
     Ahead {
         rx,
@@ -107,6 +123,78 @@ pub fn decode_ahead<'scope, 'env>(
         pos: 0,
         stop,
         handle,
+    }
+}
+
+/// Reads `blob` on a thread of `scope` in large chunks, hashing them into `tap`; the returned
+/// reader gives them out. The whole blob is read and hashed even if its reader stops early.
+fn hash_ahead<'scope, 'env>(
+    scope: &'scope Scope<'scope, 'env>,
+    mut blob: Box<dyn Read + Send + 'env>,
+    tap: Tap,
+    stop: Arc<AtomicBool>,
+) -> Chunks {
+    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(DEPTH);
+    let (back_tx, back_rx) = sync_channel::<Vec<u8>>(DEPTH + 2);
+    scope.spawn(move || {
+        let mut listening = true;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let mut buf = back_rx.try_recv().unwrap_or_default();
+            buf.resize(CHUNK, 0);
+            let n = match blob.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            if n == 0 {
+                return;
+            }
+            buf.truncate(n);
+            tap.update(&buf);
+            if listening && tx.send(Ok(buf)).is_err() {
+                listening = false;
+            }
+        }
+    });
+    Chunks {
+        rx,
+        back: back_tx,
+        chunk: Vec::new(),
+        pos: 0,
+    }
+}
+
+/// Chunks received from a thread, read as one stream; emptied chunks go back to be refilled.
+struct Chunks {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    back: SyncSender<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    let done = std::mem::replace(&mut self.chunk, chunk);
+                    let _ = self.back.try_send(done);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.pos);
+        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 

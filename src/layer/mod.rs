@@ -231,7 +231,7 @@ impl<R: Read> Read for PadToBlock<R> {
     }
 }
 
-fn algo(d: &Option<Digest>) -> Algorithm {
+pub(crate) fn algo(d: &Option<Digest>) -> Algorithm {
     d.as_ref().map_or(Algorithm::Sha256, Digest::algorithm)
 }
 
