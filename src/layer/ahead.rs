@@ -21,15 +21,9 @@ const DEPTH: usize = 4;
 /// The uncompressed stream of a layer decoded on another thread; read it, then call
 /// [`Ahead::finish`] for the digests.
 pub struct Ahead<'scope> {
-    rx: Receiver<io::Result<Vec<u8>>>,
-    /// Hashes the uncompressed stream here, so the decoder thread only inflates and hashes
-    /// the blob: the two threads share the work more evenly.
-    diff: Option<Tap>,
-    /// Where the decoder says whether `diff` is needed, once it has seen the blob.
-    diff_rx: Option<Receiver<Option<Tap>>>,
-    back: SyncSender<Vec<u8>>,
-    chunk: Vec<u8>,
-    pos: usize,
+    /// The uncompressed stream, hashed here (for the `diff_id`) as it is handed out, so
+    /// that the decoder thread only inflates: the threads share the work more evenly.
+    chunks: Chunks,
     stop: Arc<AtomicBool>,
     handle: ScopedJoinHandle<'scope, Result<Measured>>,
 }
@@ -115,12 +109,14 @@ pub fn decode_ahead<'scope, 'env>(
         Ok(measured)
     });
     Ahead {
-        rx,
-        diff: None,
-        diff_rx: Some(diff_rx),
-        back: back_tx,
-        chunk: Vec::new(),
-        pos: 0,
+        chunks: Chunks {
+            rx,
+            back: back_tx,
+            chunk: Vec::new(),
+            pos: 0,
+            tap: None,
+            tap_rx: Some(diff_rx),
+        },
         stop,
         handle,
     }
@@ -167,6 +163,8 @@ fn hash_ahead<'scope, 'env>(
         back: back_tx,
         chunk: Vec::new(),
         pos: 0,
+        tap: None,
+        tap_rx: None,
     }
 }
 
@@ -176,6 +174,10 @@ struct Chunks {
     back: SyncSender<Vec<u8>>,
     chunk: Vec<u8>,
     pos: usize,
+    /// Hashes every chunk received,
+    tap: Option<Tap>,
+    /// once the sender says, before its first chunk, whether to and how.
+    tap_rx: Option<Receiver<Option<Tap>>>,
 }
 
 impl Read for Chunks {
@@ -183,6 +185,12 @@ impl Read for Chunks {
         while self.pos == self.chunk.len() {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
+                    if let Some(rx) = self.tap_rx.take() {
+                        self.tap = rx.recv().ok().flatten();
+                    }
+                    if let Some(tap) = &self.tap {
+                        tap.update(&chunk);
+                    }
                     let done = std::mem::replace(&mut self.chunk, chunk);
                     let _ = self.back.try_send(done);
                     self.pos = 0;
@@ -207,12 +215,12 @@ impl Ahead<'_> {
             Error::io("cannot read the end of the layer", e).with_kind(ErrorKind::Input)
         })? > 0
         {}
-        drop(self.rx);
+        drop(self.chunks.rx);
         let mut measured = self
             .handle
             .join()
             .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the decoder thread panicked")))?;
-        if let Some(tap) = self.diff {
+        if let Some(tap) = self.chunks.tap {
             let (digest, size) = tap.result();
             measured.diff_id = digest;
             measured.size = size;
@@ -223,33 +231,13 @@ impl Ahead<'_> {
     /// Stops the decoder (after an error of the reader's own).
     pub fn abort(self) {
         self.stop.store(true, Ordering::Relaxed);
-        drop(self.rx);
+        drop(self.chunks.rx);
         let _ = self.handle.join();
     }
 }
 
 impl Read for Ahead<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.chunk.len() {
-            match self.rx.recv() {
-                Ok(Ok(chunk)) => {
-                    if let Some(rx) = self.diff_rx.take() {
-                        self.diff = rx.recv().ok().flatten();
-                    }
-                    if let Some(tap) = &self.diff {
-                        tap.update(&chunk);
-                    }
-                    let done = std::mem::replace(&mut self.chunk, chunk);
-                    let _ = self.back.try_send(done);
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.chunk.len() - self.pos);
-        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        self.chunks.read(out)
     }
 }
