@@ -113,14 +113,6 @@ impl Image {
             .map_err(|e| e.in_layer(&self.layer_ref(index)))
     }
 
-    /// Opens the raw blob of layer `index` for reading with seeks.
-    pub fn open_layer_seekable(&self, index: usize) -> Result<Box<dyn store::ReadSeek>> {
-        let l = &self.layers[index];
-        self.store
-            .open_seekable(&l.path)
-            .map_err(|e| e.in_layer(&self.layer_ref(index)))
-    }
-
     /// Where the blob of layer `index` lies, if in one file here.
     pub fn layer_region(&self, index: usize) -> Result<Option<store::Region>> {
         let l = &self.layers[index];

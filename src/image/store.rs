@@ -16,10 +16,6 @@ use nix::sys::stat::Mode;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::merge::RelPath;
 
-/// A file that can also be seeked in.
-pub trait ReadSeek: Read + std::io::Seek + Send {}
-impl<T: Read + std::io::Seek + Send> ReadSeek for T {}
-
 /// Where a file of the image lies: a byte range of a file on this machine. Lets a plain layer
 /// be read with seeks and its file contents copied by the kernel (`copy_file_range`).
 #[derive(Clone, Debug)]
@@ -37,8 +33,6 @@ pub trait Store: Send + Sync {
     }
     /// Opens the file at `path` (relative to the top of the archive or directory).
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>>;
-    /// Opens the file at `path` for reading with seeks.
-    fn open_seekable(&self, path: &str) -> Result<Box<dyn ReadSeek>>;
     /// The size of the file at `path`, if it exists.
     fn size(&self, path: &str) -> Option<u64>;
     /// A short description for messages.
@@ -182,24 +176,8 @@ fn resolve_link(link: &[u8], target: &[u8]) -> Option<Vec<u8>> {
 /// A member of an archive, read with `pread` so several can be open at once.
 struct Slice {
     file: Arc<File>,
-    start: u64,
     pos: u64,
     end: u64,
-}
-
-impl std::io::Seek for Slice {
-    fn seek(&mut self, to: std::io::SeekFrom) -> io::Result<u64> {
-        let target = match to {
-            std::io::SeekFrom::Start(n) => self.start.checked_add(n),
-            std::io::SeekFrom::End(n) => self.end.checked_add_signed(n),
-            std::io::SeekFrom::Current(n) => self.pos.checked_add_signed(n),
-        }
-        .filter(|t| *t >= self.start)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek outside the member"))?;
-        // Past the end reads nothing, as for a file.
-        self.pos = target.max(self.start);
-        Ok(self.pos - self.start)
-    }
 }
 
 impl Read for Slice {
@@ -231,14 +209,9 @@ impl Store for TarStore {
     }
 
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>> {
-        Ok(self.open_seekable(path)?)
-    }
-
-    fn open_seekable(&self, path: &str) -> Result<Box<dyn ReadSeek>> {
         let (offset, size) = self.lookup(path)?;
         Ok(Box::new(Slice {
             file: self.file.clone(),
-            start: offset,
             pos: offset,
             end: offset.saturating_add(size),
         }))
@@ -339,10 +312,6 @@ impl Store for DirStore {
     }
 
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>> {
-        Ok(Box::new(self.open_file(path)?))
-    }
-
-    fn open_seekable(&self, path: &str) -> Result<Box<dyn ReadSeek>> {
         Ok(Box::new(self.open_file(path)?))
     }
 

@@ -91,39 +91,15 @@ impl<'a> Decoded<'a> {
         expected: &Expected,
         hash: bool,
     ) -> Result<Decoded<'a>> {
-        Decoded::with_taps(raw, expected, hash, hash)
-    }
-
-    /// Like [`Decoded::hashing`], but the uncompressed stream of a compressed blob is not
-    /// hashed here: the caller hashes it into the returned tap (on another thread), and
-    /// `finish` reports an empty `diff_id`. For a plain blob the one hash serves both and no
-    /// tap is returned.
-    pub fn hashing_blob(
-        raw: Box<dyn Read + Send + 'a>,
-        expected: &Expected,
-    ) -> Result<(Decoded<'a>, Option<Tap>)> {
-        let d = Decoded::with_taps(raw, expected, true, false)?;
-        let shared =
-            d.compression == Compression::None && algo(&expected.blob) == algo(&expected.diff_id);
-        let tap = (!shared).then(|| Tap::new(algo(&expected.diff_id)));
-        Ok((d, tap))
-    }
-
-    fn with_taps(
-        raw: Box<dyn Read + Send + 'a>,
-        expected: &Expected,
-        hash_blob: bool,
-        hash_diff: bool,
-    ) -> Result<Decoded<'a>> {
-        let tap = |d: &Option<Digest>, on: bool| {
-            if on {
+        let tap = |d: &Option<Digest>| {
+            if hash {
                 Tap::new(algo(d))
             } else {
                 Tap::counting()
             }
         };
-        let blob = tap(&expected.blob, hash_blob);
-        let mut diff = tap(&expected.diff_id, hash_diff);
+        let blob = tap(&expected.blob);
+        let mut diff = tap(&expected.diff_id);
         let mut buffered =
             BufReader::with_capacity(READ_BUFFER, HashingReader::new(raw, blob.clone()));
         let head = buffered

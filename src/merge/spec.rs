@@ -79,9 +79,6 @@ pub struct Spec {
     root: Dir,
     inodes: Vec<Inode>,
     layer: usize,
-    /// Hash file contents (for comparisons); without it only sizes are kept and content is
-    /// skipped unread (for listings).
-    hash: bool,
 }
 
 impl Default for Spec {
@@ -94,7 +91,6 @@ impl Default for Spec {
             },
             inodes: Vec::new(),
             layer: 0,
-            hash: true,
         }
     }
 }
@@ -104,14 +100,6 @@ type Phys = Vec<Vec<u8>>;
 impl Spec {
     pub fn new() -> Spec {
         Spec::default()
-    }
-
-    /// A model that keeps file sizes but not content digests, reading headers only.
-    pub fn headers_only() -> Spec {
-        Spec {
-            hash: false,
-            ..Spec::default()
-        }
     }
 
     /// Applies the next layer (an uncompressed tar). On error the tree is left as it got.
@@ -124,19 +112,6 @@ impl Spec {
         let mut index = 0;
         let mut ar = tar::Archive::new(tar);
         let entries = ar.entries().map_err(|e| (0, e.to_string()))?;
-        self.apply_entries(entries, &mut index)
-            .map_err(|e| (index, e))
-    }
-
-    /// Like [`Spec::apply_layer_at`] for a seekable uncompressed layer: in a model that keeps
-    /// no content, file data is seeked over instead of read.
-    pub fn apply_layer_seekable<R: Read + std::io::Seek>(
-        &mut self,
-        tar: R,
-    ) -> Result<(), (usize, String)> {
-        let mut index = 0;
-        let mut ar = tar::Archive::new(tar);
-        let entries = ar.entries_with_seek().map_err(|e| (0, e.to_string()))?;
         self.apply_entries(entries, &mut index)
             .map_err(|e| (index, e))
     }
@@ -159,7 +134,7 @@ impl Spec {
                 size: h.size,
                 sha256: [0; 32],
             };
-            if h.kind == Kind::File && self.hash {
+            if h.kind == Kind::File {
                 let mut hasher = Sha256::new();
                 content.size = std::io::copy(&mut entry, &mut hasher).map_err(|e| e.to_string())?;
                 content.sha256 = hasher.finalize().into();
