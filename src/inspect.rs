@@ -2,15 +2,12 @@
 //! end (digests checked, entries and whiteouts counted), with the build history lined up with
 //! the layers as `docker history` shows it.
 
-use std::io::Read;
-
 use serde::Serialize;
 
 use crate::error::Result;
 use crate::image::config::RunConfig;
 use crate::image::Image;
-use crate::layer::entry::{read_header, Parsed};
-use crate::layer::Decoded;
+use crate::layer::read::{read_layer, Reading};
 use crate::merge::{classify, Change};
 
 /// Everything `flatten inspect` reports.
@@ -60,15 +57,25 @@ pub struct Step {
     pub layer: Option<usize>,
 }
 
-/// Reads every layer of `image` to describe it.
+/// Reads every layer of `image` to describe it, through the same reader as every command.
 pub fn inspect(image: &Image) -> Result<Inspection> {
     let mut layers = Vec::with_capacity(image.layers.len());
     for (index, l) in image.layers.iter().enumerate() {
-        let at = image.layer_ref(index);
-        let mut decoded =
-            Decoded::new(image.open_layer(index)?, &l.expected).map_err(|e| e.in_layer(&at))?;
-        let (entries, whiteouts) = count(decoded.reader()).map_err(|e| e.in_layer(&at))?;
-        let m = decoded.finish().map_err(|e| e.in_layer(&at))?;
+        let how = Reading {
+            verify: true,
+            export_rules: false,
+        };
+        let (mut entries, mut whiteouts) = (0u64, 0u64);
+        let m = read_layer(image, index, how, &mut (), &mut |item| {
+            entries += 1;
+            if matches!(
+                classify(&item.header.name)?,
+                Change::Whiteout(_) | Change::Opaque(_)
+            ) {
+                whiteouts += 1;
+            }
+            Ok(())
+        })?;
         let e = &l.expected;
         let named =
             e.blob.is_some() || e.named.is_some() || e.diff_id.is_some() || e.size.is_some();
@@ -123,28 +130,4 @@ pub fn inspect(image: &Image) -> Result<Inspection> {
         layers,
         history,
     })
-}
-
-/// Entries and whiteout markers (opaque ones included) of a layer, headers only.
-fn count(tar: &mut dyn Read) -> Result<(u64, u64)> {
-    let mut archive = tar::Archive::new(tar);
-    let (mut entries, mut whiteouts) = (0, 0);
-    let iter = archive.entries().map_err(|e| {
-        crate::Error::io("cannot read the layer as tar", e).with_kind(crate::ErrorKind::Input)
-    })?;
-    for entry in iter {
-        let mut entry = entry
-            .map_err(|e| crate::Error::io("corrupt tar", e).with_kind(crate::ErrorKind::Input))?;
-        let name = entry.path_bytes().into_owned();
-        if let Parsed::Entry(h) = read_header(&mut entry).map_err(|e| e.at_entry(&name))? {
-            entries += 1;
-            if matches!(
-                classify(&h.name).map_err(|e| e.at_entry(&name))?,
-                Change::Whiteout(_) | Change::Opaque(_)
-            ) {
-                whiteouts += 1;
-            }
-        }
-    }
-    Ok((entries, whiteouts))
 }

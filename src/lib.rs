@@ -32,6 +32,7 @@ pub mod list;
 pub mod merge;
 pub mod sink;
 pub mod snapshot;
+pub mod tar;
 
 use std::io;
 use std::path::Path;

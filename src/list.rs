@@ -8,7 +8,7 @@ use std::io::Write;
 use crate::apply::{self, Keep, Settings, Spool};
 use crate::error::{IoContext, Result};
 use crate::image::Image;
-use crate::layer::Decoded;
+use crate::layer::read::{plain_region, read_layer, Reading};
 use crate::merge::plan::{Plan, Source};
 pub use crate::merge::Listed;
 
@@ -61,8 +61,13 @@ pub fn write_tar(
     }
     let listing = plan.list();
     spool_missing(image, &plan, &listing, &mut spool, verify)?;
+    // Without digests, plain layers' files are copied from where they lie; with them, every
+    // byte comes from the spool, filled by the one read that was hashed.
     let regions = (0..image.layers.len())
-        .map(|i| apply::plain(image, i))
+        .map(|i| match verify {
+            true => Ok(None),
+            false => plain_region(image, i),
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut buf = vec![0u8; 1 << 20];
     let mut content = |e: &Listed, out: &mut dyn Write| -> std::io::Result<()> {
@@ -120,28 +125,24 @@ fn spool_missing(
     }
     for (layer, wanted) in missing {
         let index = layer as usize;
-        let at = image.layer_ref(index);
-        let expected = &image.layers[index].expected;
-        let mut decoded = Decoded::hashing(image.open_layer(index)?, expected, verify)
-            .map_err(|e| e.in_layer(&at))?;
-        let mut archive = tar::Archive::new(crate::layer::PadToBlock::new(decoded.reader()));
-        apply::for_each_entry(archive.entries(), false, &mut |number, h, body, _| {
-            if wanted.contains(&number) {
-                spool.keep(
-                    Source {
-                        layer,
-                        entry: number,
-                    },
-                    h.size,
-                    body,
-                )?;
+        let how = Reading {
+            verify,
+            export_rules: false,
+        };
+        let measured = read_layer(image, index, how, &mut (), &mut |item| {
+            if wanted.contains(&item.number) {
+                let s = Source {
+                    layer,
+                    entry: item.number,
+                };
+                spool.keep(s, item.header.size, item.data)?;
             }
             Ok(())
-        })
-        .map_err(|e| e.in_layer(&at))?;
-        let measured = decoded.finish().map_err(|e| e.in_layer(&at))?;
+        })?;
         if verify {
-            measured.verify(expected).map_err(|e| e.in_layer(&at))?;
+            measured
+                .verify(&image.layers[index].expected)
+                .map_err(|e| e.in_layer(&image.layer_ref(index)))?;
         }
     }
     Ok(())

@@ -16,8 +16,8 @@ use nix::sys::stat::{fstatat, Mode};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
-use crate::layer::entry::{read_header, Kind, Parsed, Timestamp};
 use crate::merge::RelPath;
+use crate::tar::{Kind, Timestamp};
 
 /// What a path is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,27 +193,19 @@ impl Snapshot {
     pub fn from_tar(r: impl Read) -> Result<Snapshot> {
         let mut nodes: BTreeMap<Vec<u8>, Node> = BTreeMap::new();
         let mut groups: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
-        let mut ar = tar::Archive::new(r);
-        let entries = ar
-            .entries()
-            .map_err(|e| Error::io("cannot read tar", e).with_kind(ErrorKind::Input))?;
-        for entry in entries {
-            let mut entry =
-                entry.map_err(|e| Error::io("corrupt tar", e).with_kind(ErrorKind::Input))?;
-            let h = match read_header(&mut entry)? {
-                Parsed::Entry(h) => h,
-                Parsed::Skip => continue,
-            };
+        let mut src = crate::tar::Stream(r);
+        crate::tar::for_each(&mut src, &mut |entry, content| {
+            let h = entry.header;
             let path = RelPath::parse(&h.name)?;
             if path.is_root() {
-                continue;
+                return Ok(());
             }
             let key = path.as_bytes().to_vec();
             let kind = match &h.kind {
                 Kind::File => {
                     let mut hasher = Sha256::new();
-                    let size =
-                        std::io::copy(&mut entry, &mut hasher).ctx(|| "cannot read tar".into())?;
+                    let size = std::io::copy(content, &mut hasher)
+                        .map_err(|e| Error::io("cannot read tar", e).with_kind(ErrorKind::Input))?;
                     NodeKind::File {
                         size,
                         sha256: hasher.finalize().into(),
@@ -240,7 +232,7 @@ impl Snapshot {
                     let g = groups.entry(root).or_insert_with(|| vec![target.clone()]);
                     g.push(key.clone());
                     nodes.insert(key, node);
-                    continue;
+                    return Ok(());
                 }
             };
             nodes.insert(
@@ -255,7 +247,8 @@ impl Snapshot {
                     link_group: None,
                 },
             );
-        }
+            Ok(())
+        })?;
         let mut snap = Snapshot { nodes };
         snap.set_groups(groups.into_values());
         Ok(snap)

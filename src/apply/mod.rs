@@ -14,10 +14,10 @@
 //! 4. **Write the rest**, depth first from the plan: directories, symlinks, devices, fifos,
 //!    hardlinks and staged files, each directory's mode and times after its contents.
 //!
-//! Modules: [`layers`] (where layers come from), `read` (step 1), `write` (steps 3 and 4);
+//! Modules: `read` (step 1, through [`crate::layer::read`], the one reader of layers),
+//! `write` (steps 3 and 4); layers come from [`Layers`];
 //! step 2 is [`crate::merge::plan`].
 
-pub mod layers;
 mod read;
 mod write;
 
@@ -26,12 +26,12 @@ use std::sync::atomic::AtomicBool;
 
 use crate::error::Result;
 use crate::fs::{Strategy, Target, Unreproduced};
+pub use crate::layer::{InMemory, Layers};
 use crate::merge::plan::{Plan, Record, Source};
 use crate::merge::upper::Upper;
 use crate::Observer;
-pub use layers::{InMemory, Layers};
 use read::Reader;
-pub(crate) use read::{for_each_entry, plain, Keep, Spool};
+pub(crate) use read::{Keep, Spool};
 use write::Writer;
 
 /// Set from a signal handler to stop between entries.
@@ -135,17 +135,11 @@ pub(crate) fn read_layers(
     let count = layers.count();
     for index in (0..count).rev() {
         observer.layer_start(index, count, layers.size(index));
-        let layer = layers.layer_ref(index);
-        let expected = layers.expected(index);
-        let measured = match plain(layers, index)? {
-            Some(blob) => {
-                a.read_plain_layer(layers, index, blob, &expected, settings.verify, observer)
-            }
-            None => a.read_compressed_layer(layers, index, &expected, settings.verify, observer),
-        }
-        .map_err(|e| e.in_layer(&layer))?;
+        let measured = a.read_layer(layers, index, settings.verify, observer)?;
         if settings.verify {
-            measured.verify(&expected).map_err(|e| e.in_layer(&layer))?;
+            measured
+                .verify(&layers.expected(index))
+                .map_err(|e| e.in_layer(&layers.layer_ref(index)))?;
         }
         a.out.bytes += measured.size;
         observer.layer_done(index);

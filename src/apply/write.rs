@@ -5,15 +5,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering;
 
-use super::read::for_each_entry;
 use super::{Disk, Layers, INTERRUPTED};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::resolve::{join, show};
 use crate::fs::{Body, Target};
-use crate::layer::entry::Kind;
-use crate::layer::Decoded;
+use crate::layer::read::{read_layer, Reading};
 use crate::merge::plan::{NodeKind, Origin, Plan, Source, ROOT};
 use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
+use crate::tar::{Data, Kind};
 
 /// Where the content of a node of the plan is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,32 +213,29 @@ impl<'a, 'r> Writer<'a, 'r> {
             let expected = layers.expected(index);
             self.make_staging()?;
             let staging = self.staging.as_ref().expect("made").as_fd();
-            let mut decoded = Decoded::hashing(layers.open(index)?, &expected, verify)
-                .map_err(|e| e.in_layer(&lref))?;
             let target = &mut *self.target;
             let state = &mut self.state;
-            let mut archive = tar::Archive::new(crate::layer::PadToBlock::new(decoded.reader()));
-            for_each_entry(archive.entries(), false, &mut |number, _, body, _| {
-                if let Some(&inode) = wanted.get(&number) {
-                    let r = self.plan.record(Source {
+            let plan = self.plan;
+            let how = Reading {
+                verify,
+                export_rules: false,
+            };
+            let measured = read_layer(layers, index, how, &mut (), &mut |item| {
+                if let Some(&inode) = wanted.get(&item.number) {
+                    let r = plan.record(Source {
                         layer,
-                        entry: number,
+                        entry: item.number,
                     });
                     let name = Self::staged_name(inode);
-                    target.write_new(
-                        staging.as_fd(),
-                        &name,
-                        &name,
-                        &r.meta,
-                        r.size,
-                        Body::Stream(body),
-                    )?;
+                    let body = match item.data {
+                        Data::Whole(r) => Body::Stream(r),
+                        Data::Sparse { map, pieces } => Body::Sparse { map, pieces },
+                    };
+                    target.write_new(staging.as_fd(), &name, &name, &r.meta, r.size, body)?;
                     state[inode as usize] = State::Staged;
                 }
                 Ok(())
-            })
-            .map_err(|e| e.in_layer(&lref))?;
-            let measured = decoded.finish().map_err(|e| e.in_layer(&lref))?;
+            })?;
             if verify {
                 measured.verify(&expected).map_err(|e| e.in_layer(&lref))?;
             }

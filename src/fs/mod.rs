@@ -25,8 +25,8 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags};
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
-use crate::layer::entry::{Kind, Meta, Timestamp};
 use crate::merge::RelPath;
+use crate::tar::{Kind, Meta, SparseMap, Timestamp};
 use resolve::{show, Resolver};
 pub use resolve::{Dir, Strategy};
 
@@ -61,6 +61,12 @@ pub enum Body<'a> {
     Stream(&'a mut dyn Read),
     /// Copy it, in the kernel, from this offset of a file (a plain layer read in place).
     Range { file: &'a File, offset: u64 },
+    /// A sparse file: its pieces read in order from `pieces`, each written where the map
+    /// says; the holes between them are left as holes.
+    Sparse {
+        map: &'a SparseMap,
+        pieces: &'a mut dyn Read,
+    },
 }
 
 /// A byte range of a file, read with `pread`.
@@ -248,6 +254,7 @@ impl Target {
         let written = match body {
             Body::Stream(r) => self.copy_stream(&file, r, phys)?,
             Body::Range { file: src, offset } => self.copy_range(&file, src, offset, size, phys)?,
+            Body::Sparse { map, pieces } => self.copy_sparse(&file, map, pieces, phys)?,
         };
         if written < size {
             return Err(Error::input(format!(
@@ -292,6 +299,30 @@ impl Target {
                 .ctx(|| format!("cannot write {}", show(phys)))?;
             written += n as u64;
         }
+    }
+
+    /// Writes each piece of a sparse file at its offset, then gives the file its size: the
+    /// holes are never written, so they stay holes where the filesystem has them.
+    fn copy_sparse(
+        &mut self,
+        out: &File,
+        map: &SparseMap,
+        pieces: &mut dyn Read,
+        phys: &[u8],
+    ) -> Result<u64> {
+        use std::io::{Seek, SeekFrom};
+        let mut out = out;
+        for p in &map.pieces {
+            out.seek(SeekFrom::Start(p.offset))
+                .ctx(|| format!("cannot write {}", show(phys)))?;
+            let n = self.copy_stream(out, &mut pieces.take(p.len), phys)?;
+            if n < p.len {
+                return Ok(p.offset + n);
+            }
+        }
+        out.set_len(map.size)
+            .ctx(|| format!("cannot write {}", show(phys)))?;
+        Ok(map.size)
     }
 
     /// Copies `size` bytes at `offset` of `src` into `out` without bringing them to user

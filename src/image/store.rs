@@ -15,6 +15,7 @@ use nix::sys::stat::Mode;
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::merge::RelPath;
+use crate::tar::Kind;
 
 /// Where a file of the image lies: a byte range of a file on this machine. Lets a plain layer
 /// be read with seeks and its file contents copied by the kernel (`copy_file_range`).
@@ -79,39 +80,43 @@ const MAX_LINKS: usize = 40;
 impl TarStore {
     /// Indexes the tar archive in `file` (which must be seekable and uncompressed).
     pub fn index(file: File, name: String) -> Result<TarStore> {
+        let file = Arc::new(file);
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(format!("cannot read archive {name}"), e))?
+            .len();
         let mut members = HashMap::new();
-        {
-            let mut ar = tar::Archive::new(&file);
-            let entries = ar.entries_with_seek().map_err(|e| {
-                Error::io(format!("cannot read archive {name}"), e).with_kind(ErrorKind::Input)
-            })?;
-            for entry in entries {
-                let entry = entry.map_err(|e| {
-                    Error::io(format!("{name} is not a valid tar archive"), e)
-                        .with_kind(ErrorKind::Input)
-                })?;
-                let path = match RelPath::parse(&entry.path_bytes()) {
-                    Ok(p) => p,
-                    Err(_) => continue, // a name we would never look up
-                };
-                let member = match entry.header().entry_type() {
-                    tar::EntryType::Regular | tar::EntryType::Continuous => Member::File {
-                        offset: entry.raw_file_position(),
-                        size: entry.size(),
-                    },
-                    tar::EntryType::Symlink => {
-                        Member::Symlink(entry.link_name_bytes().unwrap_or_default().into_owned())
-                    }
-                    tar::EntryType::Link => {
-                        Member::Hardlink(entry.link_name_bytes().unwrap_or_default().into_owned())
-                    }
-                    _ => Member::Other,
-                };
-                members.insert(path.as_bytes().to_vec(), member);
-            }
+        let mut src = crate::layer::region::RegionReader::new(Region {
+            file: file.clone(),
+            offset: 0,
+            len,
+        });
+        let mut archive = crate::tar::Archive::new(&mut src);
+        let bad = |e: Error| {
+            Error::new(
+                ErrorKind::Input,
+                format!("{name} is not a valid tar archive: {e}"),
+            )
+        };
+        while let Some(entry) = archive.next_entry().map_err(bad)? {
+            let h = entry.header;
+            let path = match RelPath::parse(&h.name) {
+                Ok(p) => p,
+                Err(_) => continue, // a name we would never look up
+            };
+            let member = match (h.kind, entry.data_at) {
+                (Kind::File, Some(offset)) => Member::File {
+                    offset,
+                    size: h.size,
+                },
+                (Kind::Symlink(target), _) => Member::Symlink(target),
+                (Kind::Hardlink(target), _) => Member::Hardlink(target),
+                _ => Member::Other,
+            };
+            members.insert(path.as_bytes().to_vec(), member);
         }
         Ok(TarStore {
-            file: Arc::new(file),
+            file,
             members,
             name,
         })

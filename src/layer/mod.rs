@@ -3,8 +3,11 @@
 //! uncompressed `diff_id` can be checked once the layer has been read to its end.
 
 pub mod ahead;
-pub mod entry;
+mod layers;
+pub mod read;
 pub mod region;
+
+pub use layers::{InMemory, Layers};
 
 use std::io::{self, BufRead, BufReader, Read};
 
@@ -160,50 +163,6 @@ impl<'a> Decoded<'a> {
             diff_id,
             size,
         })
-    }
-}
-
-/// A tar stream whose end is padded with zeros to a whole 512-byte block, so that a layer
-/// that stops right after its last file's content (without the padding and end-of-archive
-/// blocks, as umoci 0.4.7 writes them) reads to its end, as Go's and umoci's readers allow.
-/// [`PadToBlock::real_len`] tells where the stream really ended, so that a layer cut inside
-/// a file's content is still refused.
-pub struct PadToBlock<R> {
-    inner: R,
-    pos: u64,
-    real_len: Option<u64>,
-}
-
-impl<R: Read> PadToBlock<R> {
-    pub fn new(inner: R) -> Self {
-        PadToBlock {
-            inner,
-            pos: 0,
-            real_len: None,
-        }
-    }
-
-    /// Where the stream ended, once it has.
-    pub fn real_len(&self) -> Option<u64> {
-        self.real_len
-    }
-}
-
-impl<R: Read> Read for PadToBlock<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.real_len.is_none() {
-            let n = self.inner.read(buf)?;
-            if n > 0 || buf.is_empty() {
-                self.pos += n as u64;
-                return Ok(n);
-            }
-            self.real_len = Some(self.pos);
-        }
-        let missing = (512 - self.pos % 512) % 512;
-        let n = buf.len().min(missing as usize);
-        buf[..n].fill(0);
-        self.pos += n as u64;
-        Ok(n)
     }
 }
 

@@ -95,3 +95,12 @@ impl Seek for RegionReader {
         Ok(target)
     }
 }
+
+impl crate::tar::Source for RegionReader {
+    /// Skips by moving the position: nothing is read.
+    fn skip(&mut self, n: u64) -> io::Result<u64> {
+        let n = n.min(self.region.len.saturating_sub(self.pos));
+        self.pos += n;
+        Ok(n)
+    }
+}

@@ -45,7 +45,7 @@ pub struct Listed {
     /// Relative path, no leading `/`.
     pub path: Vec<u8>,
     pub kind: crate::snapshot::NodeKind,
-    pub meta: crate::layer::entry::Meta,
+    pub meta: crate::tar::Meta,
     /// The layer (from 0) that wrote the path last.
     pub layer: usize,
     /// For the second and later names of one inode, in listing order: the first name.

@@ -14,7 +14,7 @@ use super::upper::{Upper, UpperId, UPPER_ROOT};
 use super::{Change, RelPath, AUFS_PLNK_DIR};
 use crate::error::{Error, Result};
 use crate::fs::resolve::MAX_SYMLINKS;
-use crate::layer::entry::{Kind, Meta};
+use crate::tar::{Kind, Meta};
 
 /// A node of the tree: an index into the arena.
 pub type NodeId = u32;

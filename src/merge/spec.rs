@@ -12,8 +12,8 @@ use std::io::Read;
 
 use super::{classify, Change, RelPath, AUFS_PLNK_DIR};
 use crate::fs::resolve::MAX_SYMLINKS;
-use crate::layer::entry::{read_header, Kind, Meta, Parsed};
 use crate::snapshot::{Node as SnapNode, NodeKind, Snapshot};
+use crate::tar::{Kind, Meta};
 use sha2::{Digest as _, Sha256};
 
 /// What the model keeps of a file's content: enough to compare, not the bytes.
@@ -110,53 +110,43 @@ impl Spec {
     /// Like [`Spec::apply_layer`], but an error also tells which entry (from 0) failed.
     pub fn apply_layer_at(&mut self, tar: impl Read) -> Result<(), (usize, String)> {
         let mut index = 0;
-        let mut ar = tar::Archive::new(tar);
-        let entries = ar.entries().map_err(|e| (0, e.to_string()))?;
-        self.apply_entries(entries, &mut index)
-            .map_err(|e| (index, e))
-    }
-
-    fn apply_entries<R: Read>(
-        &mut self,
-        entries: tar::Entries<'_, R>,
-        index: &mut usize,
-    ) -> Result<(), String> {
+        let mut src = crate::tar::Stream(tar);
         self.layer += 1;
         let mut plnk = false;
-        for (i, entry) in entries.enumerate() {
-            *index = i;
-            let mut entry = entry.map_err(|e| e.to_string())?;
-            let h = match read_header(&mut entry).map_err(|e| e.to_string())? {
-                Parsed::Entry(h) => h,
-                Parsed::Skip => continue,
-            };
-            let mut content = Content {
+        let read = crate::tar::for_each(&mut src, &mut |entry, content| {
+            let h = entry.header;
+            let mut c = Content {
                 size: h.size,
                 sha256: [0; 32],
             };
             if h.kind == Kind::File {
                 let mut hasher = Sha256::new();
-                content.size = std::io::copy(&mut entry, &mut hasher).map_err(|e| e.to_string())?;
-                content.sha256 = hasher.finalize().into();
+                c.size = std::io::copy(content, &mut hasher)
+                    .map_err(|e| crate::Error::io("cannot read", e))?;
+                c.sha256 = hasher.finalize().into();
             }
-            match classify(&h.name).map_err(|e| e.to_string())? {
-                Change::Put(p) => self.put(&p, &h.kind, &h.meta, content)?,
+            let err = crate::Error::input;
+            match classify(&h.name)? {
+                Change::Put(p) => self.put(&p, &h.kind, &h.meta, c).map_err(err)?,
                 Change::AufsLink(p) if h.kind == Kind::File => {
-                    self.put(&p, &h.kind, &h.meta, content)?;
+                    self.put(&p, &h.kind, &h.meta, c).map_err(err)?;
                     plnk = true;
                 }
                 Change::AufsLink(_) | Change::AufsMeta => {}
                 Change::Whiteout(p) => match p.file_name() {
-                    None => self.opaque(&p)?,
+                    None => self.opaque(&p).map_err(err)?,
                     Some(name) => {
-                        if let Some(parent) = self.resolve(&p.parent(), false)? {
+                        if let Some(parent) = self.resolve(&p.parent(), false).map_err(err)? {
                             self.prune(&parent, name);
                         }
                     }
                 },
-                Change::Opaque(p) => self.opaque(&p)?,
+                Change::Opaque(p) => self.opaque(&p).map_err(err)?,
             }
-        }
+            index += 1;
+            Ok(())
+        });
+        read.map_err(|e| (index, e.to_string()))?;
         if plnk {
             self.root.children.remove(AUFS_PLNK_DIR);
         }

@@ -1,0 +1,571 @@
+//! The archive reader: header blocks, the extended headers before them (PAX `x` and `g`, GNU
+//! long names), sparse maps, and each entry's content, with the position of everything so
+//! that a plain layer's file can be copied from where it lies.
+
+use std::io::{self, Read};
+
+use super::block::{field, Block, BLOCK};
+use super::model::{Header, Kind, Meta, Timestamp};
+use super::pax::{self, decimal, Keywords};
+use super::sparse::{self, Expand, Piece, SparseMap};
+use crate::error::{Error, Result};
+
+/// What an archive is read from: a stream, which may know a faster way to skip than reading.
+pub trait Source: Read {
+    /// Skips up to `n` bytes; returns how many there were (fewer only at the end).
+    fn skip(&mut self, n: u64) -> io::Result<u64> {
+        let mut buf = [0u8; 8192];
+        let mut done = 0;
+        while done < n {
+            let want = buf.len().min((n - done) as usize);
+            match self.read(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(k) => done += k as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// Any reader, skipped by reading.
+pub struct Stream<R>(pub R);
+
+impl<R: Read> Read for Stream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R: Read> Source for Stream<R> {}
+
+/// The largest extended header (PAX records, a GNU long name) read into memory.
+pub const MAX_EXTENDED: u64 = 16 << 20;
+
+/// The content of the current entry as stored.
+struct Payload<'a> {
+    src: &'a mut dyn Source,
+    /// Bytes consumed from `src`.
+    pos: u64,
+    /// Stored bytes of the current entry not yet consumed, of `stored`.
+    remaining: u64,
+    stored: u64,
+}
+
+impl Read for Payload<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf
+            .len()
+            .min(self.remaining.min(usize::MAX as u64) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = loop {
+            match self.src.read(&mut buf[..want]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => break r?,
+            }
+        };
+        if n == 0 {
+            return Err(self.cut_short());
+        }
+        self.pos += n as u64;
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+impl Payload<'_> {
+    fn cut_short(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "the layer ends inside this file: {} of {} bytes",
+                self.stored - self.remaining,
+                self.stored
+            ),
+        )
+    }
+
+    /// Consumes what is left of the current entry, and its padding if there is any: a
+    /// stream may stop right after the last file's content (umoci 0.4.7 writes such layers).
+    fn finish(&mut self) -> io::Result<()> {
+        if self.remaining > 0 {
+            let n = self.src.skip(self.remaining)?;
+            self.pos += n;
+            self.remaining -= n;
+            if self.remaining > 0 {
+                return Err(self.cut_short());
+            }
+        }
+        let pad = (BLOCK as u64 - self.pos % BLOCK as u64) % BLOCK as u64;
+        if pad > 0 {
+            self.pos += self.src.skip(pad)?;
+        }
+        Ok(())
+    }
+
+    /// The next block, or `None` where the stream ends cleanly before it.
+    fn block(&mut self, buf: &mut [u8; BLOCK]) -> io::Result<Option<()>> {
+        let mut n = 0;
+        while n < BLOCK {
+            match self.src.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.pos += n as u64;
+        match n {
+            0 => Ok(None),
+            BLOCK => Ok(Some(())),
+            _ => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the archive ends inside a header, at byte {}", self.pos),
+            )),
+        }
+    }
+}
+
+/// One entry, as its headers describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub header: Header,
+    /// Where the content starts in the stream, when it is stored whole (not sparse).
+    pub data_at: Option<u64>,
+}
+
+/// The content of the current entry.
+pub enum Data<'b> {
+    /// Stored whole, [`Header::size`] bytes.
+    Whole(&'b mut dyn Read),
+    /// A sparse file: its pieces, one after the other, each to go where the map says.
+    Sparse {
+        map: &'b SparseMap,
+        pieces: &'b mut dyn Read,
+    },
+}
+
+impl<'b> Data<'b> {
+    /// The file's whole content, holes read as zeros.
+    pub fn into_reader(self) -> Box<dyn Read + 'b> {
+        match self {
+            Data::Whole(r) => Box::new(r),
+            Data::Sparse { map, pieces } => Box::new(Expand::new(map, pieces)),
+        }
+    }
+}
+
+/// Reads the entries of a tar stream one at a time: call [`Archive::next_entry`], then read the
+/// entry's content with [`Archive::data`] if wanted (what is not read is skipped).
+pub struct Archive<'a> {
+    io: Payload<'a>,
+    /// Global PAX keywords, for every entry after their header.
+    global: Keywords,
+    /// The current entry's sparse map.
+    map: Option<SparseMap>,
+    /// The last entry's name, to say where a broken header is.
+    last: Vec<u8>,
+    ended: bool,
+}
+
+const XATTR: &[u8] = b"SCHILY.xattr.";
+
+impl<'a> Archive<'a> {
+    pub fn new(src: &'a mut dyn Source) -> Archive<'a> {
+        Archive {
+            io: Payload {
+                src,
+                pos: 0,
+                remaining: 0,
+                stored: 0,
+            },
+            global: Keywords::default(),
+            map: None,
+            last: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// Bytes of the stream consumed so far.
+    pub fn position(&self) -> u64 {
+        self.io.pos
+    }
+
+    /// The content of the entry [`Archive::next_entry`] returned last.
+    pub fn data(&mut self) -> Data<'_> {
+        match &self.map {
+            Some(map) => Data::Sparse {
+                map,
+                pieces: &mut self.io,
+            },
+            None => Data::Whole(&mut self.io),
+        }
+    }
+
+    fn where_(&self) -> String {
+        if self.last.is_empty() {
+            "at the start of the archive".to_owned()
+        } else {
+            format!("after entry {}", crate::fs::resolve::show(&self.last))
+        }
+    }
+
+    fn io_error(&self, e: io::Error) -> Error {
+        Error::io(format!("corrupt tar {}", self.where_()), e)
+            .with_kind(crate::error::ErrorKind::Input)
+    }
+
+    /// The next entry, or `None` at the end of the archive (a zero block, or the end of the
+    /// stream between entries).
+    pub fn next_entry(&mut self) -> Result<Option<Entry>> {
+        if self.ended {
+            return Ok(None);
+        }
+        if let Err(e) = self.io.finish() {
+            let name = self.last.clone();
+            return Err(Error::io("cannot read the entry's content", e)
+                .with_kind(crate::error::ErrorKind::Input)
+                .at_entry(&name));
+        }
+        self.map = None;
+        let mut kw = self.global.clone();
+        let mut pairs: Vec<u64> = Vec::new();
+        let mut long_name: Option<Vec<u8>> = None;
+        let mut long_link: Option<Vec<u8>> = None;
+        // An error in an extended header is told with the name of the entry it is for.
+        let mut broken: Option<String> = None;
+        let mut extended = false;
+        let mut raw = [0u8; BLOCK];
+        loop {
+            let at = self.io.pos;
+            match self.io.block(&mut raw) {
+                Ok(Some(())) => {}
+                Ok(None) if !extended => {
+                    self.ended = true;
+                    return Ok(None);
+                }
+                Ok(None) => {
+                    return Err(Error::input(format!(
+                        "the archive ends after an extended header, {}",
+                        self.where_()
+                    )))
+                }
+                Err(e) => return Err(self.io_error(e)),
+            }
+            if raw.iter().all(|&b| b == 0) {
+                if extended {
+                    return Err(Error::input(format!(
+                        "an extended header is followed by the end of the archive, {}",
+                        self.where_()
+                    )));
+                }
+                self.ended = true;
+                return Ok(None);
+            }
+            let block = Block::parse(&raw)
+                .map_err(|m| Error::input(format!("{m} at byte {at}, {}", self.where_())))?;
+            let typeflag = block.typeflag();
+            if matches!(typeflag, b'x' | b'X' | b'g' | b'L' | b'K') {
+                extended = true;
+                let size = block
+                    .size()
+                    .map_err(|m| Error::input(format!("{m} at byte {at}, {}", self.where_())))?;
+                let data = self.extended(size)?;
+                let applied = match typeflag {
+                    b'g' => {
+                        let mut ignored = Vec::new();
+                        pax::apply(&data, &mut self.global, &mut ignored)
+                            .and_then(|()| pax::apply(&data, &mut kw, &mut ignored))
+                    }
+                    b'L' => {
+                        long_name = Some(field(&data).to_vec());
+                        Ok(())
+                    }
+                    b'K' => {
+                        long_link = Some(field(&data).to_vec());
+                        Ok(())
+                    }
+                    _ => pax::apply(&data, &mut kw, &mut pairs),
+                };
+                if let Err(m) = applied {
+                    broken.get_or_insert(m);
+                }
+                continue;
+            }
+            if typeflag == b'V' {
+                // A GNU volume label names the archive, not a file.
+                self.io.remaining = block.size().unwrap_or(0);
+                self.io.stored = self.io.remaining;
+                self.io.finish().map_err(|e| self.io_error(e))?;
+                continue;
+            }
+            let entry = self.entry(&block, at, kw, pairs, long_name, long_link, broken);
+            if let Ok(e) = &entry {
+                self.last = e.header.name.clone();
+            }
+            return entry.map(Some);
+        }
+    }
+
+    /// Reads the data of an extended header.
+    fn extended(&mut self, size: u64) -> Result<Vec<u8>> {
+        if size > MAX_EXTENDED {
+            return Err(Error::input(format!(
+                "an extended header of {size} bytes is larger than the 16 MiB accepted, {}",
+                self.where_()
+            )));
+        }
+        self.io.remaining = size;
+        self.io.stored = size;
+        let mut data = Vec::new();
+        let read = self
+            .io
+            .read_to_end(&mut data)
+            .and_then(|_| self.io.finish());
+        read.map_err(|e| self.io_error(e))?;
+        Ok(data)
+    }
+
+    /// The entry whose header is `block`, its extended headers applied.
+    #[allow(clippy::too_many_arguments)]
+    fn entry(
+        &mut self,
+        block: &Block<'_>,
+        at: u64,
+        kw: Keywords,
+        pairs: Vec<u64>,
+        long_name: Option<Vec<u8>>,
+        long_link: Option<Vec<u8>>,
+        broken: Option<String>,
+    ) -> Result<Entry> {
+        let typeflag = block.typeflag();
+        let file = matches!(typeflag, b'0' | b'\0' | b'7' | b'S');
+        let sparse_name = kw
+            .get(b"GNU.sparse.name")
+            .filter(|_| file)
+            .map(<[u8]>::to_vec);
+        let name = sparse_name
+            .or_else(|| kw.get(b"path").map(<[u8]>::to_vec))
+            .or(long_name)
+            .unwrap_or_else(|| block.name());
+        let bad = |m: String| Error::input(m).at_entry(&name);
+        if let Some(m) = broken {
+            return Err(bad(m));
+        }
+        if name.is_empty() {
+            return Err(Error::input(format!(
+                "an entry without a name at byte {at}, {}",
+                self.where_()
+            )));
+        }
+        if name.contains(&0) {
+            return Err(bad("the name contains a NUL byte".into()));
+        }
+        let number = |key: &[u8], header: std::result::Result<u64, String>| match kw.get(key) {
+            Some(v) => decimal(v).ok_or_else(|| {
+                format!(
+                    "bad PAX {} {:?}",
+                    String::from_utf8_lossy(key),
+                    String::from_utf8_lossy(v)
+                )
+            }),
+            None => header,
+        };
+        let stored = number(b"size", block.size()).map_err(bad)?;
+        let to_id = |v: u64, what: &str| {
+            u32::try_from(v)
+                .ok()
+                .filter(|&v| v != u32::MAX)
+                .ok_or_else(|| bad(format!("{what} {v} is out of range")))
+        };
+        let uid = to_id(number(b"uid", block.uid()).map_err(bad)?, "uid")?;
+        let gid = to_id(number(b"gid", block.gid()).map_err(bad)?, "gid")?;
+        let mtime = match kw.get(b"mtime") {
+            Some(v) => Timestamp::parse_pax(v).ok_or_else(|| bad("malformed PAX mtime".into()))?,
+            None => Timestamp::from_secs(block.mtime().map_err(bad)?),
+        };
+        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (attr, value) in kw.with_prefix(XATTR) {
+            if attr.is_empty() || attr.contains(&0) {
+                return Err(bad("malformed xattr name in PAX header".into()));
+            }
+            xattrs.push((attr.to_vec(), value.to_vec()));
+        }
+        let meta = Meta {
+            mode: (block.mode().map_err(bad)? & 0o7777) as u32,
+            uid,
+            gid,
+            mtime,
+            atime: kw.get(b"atime").and_then(Timestamp::parse_pax),
+            xattrs,
+        };
+        let link = || -> Result<Vec<u8>> {
+            let target = kw
+                .get(b"linkpath")
+                .map(<[u8]>::to_vec)
+                .or_else(|| long_link.clone())
+                .unwrap_or_else(|| block.link_name());
+            if target.is_empty() {
+                return Err(bad("link without a target".into()));
+            }
+            if target.contains(&0) {
+                return Err(bad("link target contains a NUL byte".into()));
+            }
+            Ok(target)
+        };
+        let device = || -> Result<(u32, u32)> {
+            let (major, minor) = block.device().map_err(bad)?;
+            let fit = |n: u64| {
+                u32::try_from(n).map_err(|_| bad(format!("device number {n} is out of range")))
+            };
+            Ok((fit(major)?, fit(minor)?))
+        };
+        let kind = match typeflag {
+            // Old (V7) archives mark directories with a trailing slash on a plain-file header.
+            b'\0' if name.ends_with(b"/") => Kind::Dir,
+            b'0' | b'\0' | b'7' | b'S' => Kind::File,
+            b'5' => Kind::Dir,
+            b'2' => Kind::Symlink(link()?),
+            b'1' => Kind::Hardlink(link()?),
+            b'3' => {
+                let (major, minor) = device()?;
+                Kind::CharDevice { major, minor }
+            }
+            b'4' => {
+                let (major, minor) = device()?;
+                Kind::BlockDevice { major, minor }
+            }
+            b'6' => Kind::Fifo,
+            other => {
+                return Err(bad(format!(
+                    "unsupported entry type {:?}",
+                    char::from(other)
+                )))
+            }
+        };
+        // Only files have content; the size field of the others is ignored, as Go's reader
+        // (and so Docker) ignores it.
+        let stored = if kind == Kind::File { stored } else { 0 };
+        self.io.remaining = stored;
+        self.io.stored = stored;
+        let data_at = self.io.pos;
+        let mut size = stored;
+        let sparse = if typeflag == b'S' {
+            Some(self.old_gnu_map(block, stored).map_err(bad)?)
+        } else if kind == Kind::File {
+            self.pax_map(&kw, &pairs, stored).map_err(bad)?
+        } else {
+            None
+        };
+        if let Some(map) = &sparse {
+            size = map.size;
+        }
+        let data_at = sparse.is_none().then_some(data_at);
+        self.map = sparse;
+        Ok(Entry {
+            header: Header {
+                name,
+                size,
+                kind,
+                meta,
+            },
+            data_at,
+        })
+    }
+
+    /// The map of an old GNU sparse header and its extension blocks.
+    fn old_gnu_map(
+        &mut self,
+        block: &Block<'_>,
+        stored: u64,
+    ) -> std::result::Result<SparseMap, String> {
+        let (area, mut more, size) = block.gnu_sparse()?;
+        let mut pieces = Vec::new();
+        sparse::old_gnu_pieces(area, &mut pieces)?;
+        let mut raw = [0u8; BLOCK];
+        while more {
+            // Extension blocks come before the data and are not counted in its size.
+            match self.io.block(&mut raw) {
+                Ok(Some(())) => {}
+                Ok(None) => return Err("the archive ends inside a sparse header".into()),
+                Err(e) => return Err(e.to_string()),
+            }
+            sparse::old_gnu_pieces(&raw[..504], &mut pieces)?;
+            more = raw[504] != 0;
+        }
+        SparseMap::new(size, pieces, stored)
+    }
+
+    /// The map of a PAX sparse file (GNU formats 0.0, 0.1 and 1.0), if this is one.
+    fn pax_map(
+        &mut self,
+        kw: &Keywords,
+        pairs: &[u64],
+        stored: u64,
+    ) -> std::result::Result<Option<SparseMap>, String> {
+        let get = |k: &str| kw.get(k.as_bytes());
+        let num = |k: &str| -> std::result::Result<Option<u64>, String> {
+            get(k)
+                .map(|v| decimal(v).ok_or_else(|| format!("bad {k} in PAX header")))
+                .transpose()
+        };
+        let version = (get("GNU.sparse.major"), get("GNU.sparse.minor"));
+        let (pieces, size, map_len) = match version {
+            (Some(b"1"), Some(b"0")) => {
+                let size = num("GNU.sparse.realsize")?
+                    .ok_or("a sparse file without GNU.sparse.realsize")?;
+                let (pieces, used) = sparse::read_map_10(&mut self.io, stored)?;
+                (pieces, size, used)
+            }
+            (Some(major), minor) => {
+                return Err(format!(
+                    "unsupported GNU sparse format {}.{}",
+                    String::from_utf8_lossy(major),
+                    String::from_utf8_lossy(minor.unwrap_or(b"?"))
+                ))
+            }
+            (None, _) => {
+                let pieces: Vec<Piece> = match get("GNU.sparse.map") {
+                    Some(map) => sparse::map_01(map)?,
+                    None if !pairs.is_empty() => {
+                        if pairs.len() % 2 != 0 {
+                            return Err("GNU.sparse.offset without its GNU.sparse.numbytes".into());
+                        }
+                        sparse::pairs(pairs)
+                    }
+                    None if get("GNU.sparse.numblocks").is_some() => Vec::new(),
+                    None => return Ok(None),
+                };
+                if let Some(n) = num("GNU.sparse.numblocks")? {
+                    if n != pieces.len() as u64 {
+                        return Err(format!(
+                            "GNU.sparse.numblocks says {n} pieces, the map has {}",
+                            pieces.len()
+                        ));
+                    }
+                }
+                let size =
+                    num("GNU.sparse.size")?.ok_or("a sparse file without GNU.sparse.size")?;
+                (pieces, size, 0)
+            }
+        };
+        SparseMap::new(size, pieces, stored - map_len).map(Some)
+    }
+}
+
+/// Every entry of `src` with its content read whole (holes as zeros): for tests and tools.
+pub fn for_each(
+    src: &mut dyn Source,
+    each: &mut dyn FnMut(Entry, &mut dyn Read) -> Result<()>,
+) -> Result<()> {
+    let mut archive = Archive::new(src);
+    while let Some(entry) = archive.next_entry()? {
+        let name = entry.header.name.clone();
+        let mut content = archive.data().into_reader();
+        each(entry, &mut content).map_err(|e| e.at_entry(&name))?;
+    }
+    Ok(())
+}
