@@ -57,8 +57,13 @@ impl Spool {
         let mut put = |at: u64, body: &mut dyn Read, len: u64| -> Result<()> {
             w.seek(SeekFrom::Start(self.len + at))
                 .map_err(|e| Error::io("cannot write the spool", e))?;
-            let n = std::io::copy(&mut body.take(len), &mut w)
-                .map_err(|e| Error::io("cannot spool entry data", e))?;
+            let n = std::io::copy(&mut body.take(len), &mut w).map_err(|e| {
+                let what = match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => "cannot read entry data",
+                    _ => "cannot spool entry data",
+                };
+                Error::io(what, e)
+            })?;
             if n < len {
                 return Err(Error::input(format!(
                     "the layer ends inside this file: {n} of {len} bytes"

@@ -226,7 +226,7 @@ impl<'a> Archive<'a> {
         }
         if let Err(e) = self.io.finish() {
             let name = self.last.clone();
-            return Err(Error::io("cannot read the entry's content", e)
+            return Err(Error::io("cannot read entry data", e)
                 .with_kind(crate::error::ErrorKind::Input)
                 .at_entry(&name));
         }

@@ -16,6 +16,10 @@ pub struct E {
     pub data: Vec<u8>,
     pub xattrs: Vec<(String, Vec<u8>)>,
     pub pax: Vec<(String, Vec<u8>)>,
+    /// PAX header data written exactly as given (for malformed records).
+    pub raw_pax: Option<Vec<u8>>,
+    /// PAX global header data written before this entry.
+    pub global: Option<Vec<u8>>,
     pub dev: (u32, u32),
 }
 
@@ -32,6 +36,8 @@ impl E {
             data: Vec::new(),
             xattrs: Vec::new(),
             pax: Vec::new(),
+            raw_pax: None,
+            global: None,
             dev: (0, 0),
         }
     }
@@ -85,6 +91,20 @@ impl E {
         self.pax.push((k.to_owned(), v.to_vec()));
         self
     }
+    /// Writes `data` as this entry's PAX header, exactly.
+    pub fn raw_pax(mut self, data: &[u8]) -> E {
+        self.raw_pax = Some(data.to_vec());
+        self
+    }
+    /// Writes a PAX global header with these records before this entry.
+    pub fn global(mut self, records: &[(&str, &[u8])]) -> E {
+        let mut g = Vec::new();
+        for (k, v) in records {
+            g.extend(record(k.as_bytes(), v));
+        }
+        self.global = Some(g);
+        self
+    }
     pub fn raw_name(mut self, n: &[u8]) -> E {
         self.name = n.to_vec();
         self
@@ -130,7 +150,8 @@ fn pad(out: &mut Vec<u8>) {
     }
 }
 
-fn record(k: &[u8], v: &[u8]) -> Vec<u8> {
+/// One PAX record with its length right.
+pub fn record(k: &[u8], v: &[u8]) -> Vec<u8> {
     let body_len = 1 + k.len() + 1 + v.len() + 1;
     let mut len = body_len + 1;
     while format!("{len}").len() + body_len != len {
@@ -160,6 +181,14 @@ pub fn tar(entries: &[E]) -> Vec<u8> {
         }
         for (k, v) in &e.pax {
             pax.extend(record(k.as_bytes(), v));
+        }
+        if let Some(g) = &e.global {
+            out.extend_from_slice(&header(b"././@GlobalHead", b'g', b"", e, g.len() as u64));
+            out.extend_from_slice(g);
+            pad(&mut out);
+        }
+        if let Some(raw) = &e.raw_pax {
+            pax = raw.clone();
         }
         if !pax.is_empty() {
             out.extend_from_slice(&header(b"././@PaxHeader", b'x', b"", e, pax.len() as u64));
