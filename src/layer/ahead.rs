@@ -25,7 +25,15 @@ pub struct Ahead<'scope> {
     /// that the decoder thread only inflates: the threads share the work more evenly.
     chunks: Chunks,
     stop: Arc<AtomicBool>,
-    handle: ScopedJoinHandle<'scope, Result<Measured>>,
+    end: End<'scope>,
+}
+
+/// What gives the digests once the stream is read.
+enum End<'scope> {
+    /// The decoder thread.
+    Decoder(ScopedJoinHandle<'scope, Result<Measured>>),
+    /// A plain blob hashed by the reading thread alone: its tar stream is itself.
+    Plain(Tap),
 }
 
 /// Starts decoding `blob` on a thread of `scope`.
@@ -118,7 +126,29 @@ pub fn decode_ahead<'scope, 'env>(
             tap_rx: Some(diff_rx),
         },
         stop,
-        handle,
+        end: End::Decoder(handle),
+    }
+}
+
+/// Reads a plain (uncompressed) blob on a thread of `scope`, hashing it once for both its
+/// digests when `hash` and they use one algorithm (else use [`decode_ahead`]): no decoder
+/// stage, each chunk handed on as read.
+pub fn plain_ahead<'scope, 'env>(
+    scope: &'scope Scope<'scope, 'env>,
+    blob: Box<dyn Read + Send + 'env>,
+    expected: &Expected,
+    hash: bool,
+) -> Ahead<'scope> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let tap = if hash {
+        Tap::new(super::algo(&expected.blob))
+    } else {
+        Tap::counting()
+    };
+    Ahead {
+        chunks: hash_ahead(scope, blob, tap.clone(), stop.clone()),
+        stop,
+        end: End::Plain(tap),
     }
 }
 
@@ -216,8 +246,21 @@ impl Ahead<'_> {
         })? > 0
         {}
         drop(self.chunks.rx);
-        let mut measured = self
-            .handle
+        let handle = match self.end {
+            End::Decoder(handle) => handle,
+            End::Plain(tap) => {
+                // The reading thread is done: the stream ended, so every chunk was hashed.
+                let (digest, size) = tap.result();
+                return Ok(Measured {
+                    compression: super::Compression::None,
+                    blob: digest.clone(),
+                    blob_size: size,
+                    diff_id: digest,
+                    size,
+                });
+            }
+        };
+        let mut measured = handle
             .join()
             .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the decoder thread panicked")))?;
         if let Some(tap) = self.chunks.tap {
@@ -232,7 +275,9 @@ impl Ahead<'_> {
     pub fn abort(self) {
         self.stop.store(true, Ordering::Relaxed);
         drop(self.chunks.rx);
-        let _ = self.handle.join();
+        if let End::Decoder(handle) = self.end {
+            let _ = handle.join();
+        }
     }
 }
 

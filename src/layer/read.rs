@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::sync::atomic::Ordering;
 
-use super::ahead::decode_ahead;
+use super::ahead::{decode_ahead, plain_ahead};
 use super::region::RegionReader;
 use super::{sniff, Compression, Layers, Measured};
 use crate::digest::Tap;
@@ -126,8 +126,15 @@ fn read_stream(
         inner: layers.open(index)?,
         observer,
     };
+    // A plain blob is its own tar: read and hashed once, with no decoding stage.
+    let plain = super::algo(&expected.blob) == super::algo(&expected.diff_id)
+        && plain_region(layers, index)?.is_some();
     std::thread::scope(|scope| {
-        let mut ahead = decode_ahead(scope, Box::new(blob), &expected, how.verify);
+        let mut ahead = if plain {
+            plain_ahead(scope, Box::new(blob), &expected, how.verify)
+        } else {
+            decode_ahead(scope, Box::new(blob), &expected, how.verify)
+        };
         let mut src = Stream(&mut ahead);
         match walk(&mut src, how, None, visit, &mut |_| {}) {
             Ok(()) => ahead.finish(),

@@ -297,7 +297,9 @@ impl<'a> Archive<'a> {
             }
             if typeflag == b'V' {
                 // A GNU volume label names the archive, not a file.
-                self.io.remaining = block.size().unwrap_or(0);
+                self.io.remaining = block
+                    .size()
+                    .map_err(|m| Error::input(format!("{m} at byte {at}, {}", self.where_())))?;
                 self.io.stored = self.io.remaining;
                 self.io.finish().map_err(|e| self.io_error(e))?;
                 continue;
