@@ -255,6 +255,7 @@ def commands(args, image, form, first_fs, out):
         ("flatten", [args.flatten, "-q", src, out], out),
         # Without checking digests: what hashing costs (SHA-256 of every layer byte).
         ("flatten-noverify", [args.flatten, "-q", "--no-verify", src, out], out),
+        *([("flatten-base", [args.flatten_base, "-q", src, out], out)] if args.flatten_base else []),
         ("umoci", ["umoci", "raw", "unpack", "--image", f"{layout}:latest", out], out),
         ("gnutar-layers", ["sh", "-c", f'o=$1; shift; for l; do tar {tar} -x{z}f "$l" -C "$o" || exit 1; done',
                            "sh", out, *layers], out),
@@ -486,6 +487,7 @@ def main():
     b.add_argument("--bench-dir", required=True)
     b.add_argument("--flatten", required=True)
     b.add_argument("--label", default="", help="what the flatten binary is")
+    b.add_argument("--flatten-base", help="another flatten binary to time beside it (flatten-base)")
     b.add_argument("--runs", type=int, default=5)
     b.add_argument("--fs", action="append", required=True, help="NAME=DIR")
     b.add_argument("--image", action="append")

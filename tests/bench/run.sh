@@ -29,6 +29,8 @@
 # Settings (environment):
 #   FLATTEN       flatten binary (default: target/release/flatten of this repo)
 #   FLATTEN_LABEL what to call it in the report (e.g. the commit it was built from)
+#   FLATTEN_BASE  another flatten binary timed in the same rounds as `flatten-base` (for a
+#                 before/after comparison in one run)
 #   RUNS          timed rounds (default 5)
 #   BENCH_DIR     cache dir (default /var/tmp/flatten-bench)
 #   BENCH_IMAGES  default "debian churn";  BENCH_FORMS  default "plain gzip"
@@ -104,6 +106,7 @@ done
 img_args=(); for i in $BENCH_IMAGES; do img_args+=(--image "$i"); done
 form_args=(); for f in $BENCH_FORMS; do form_args+=(--form "$f"); done
 extra=(); [ "$SYSCALLS" = 1 ] && extra+=(--syscalls)
+[ -n "${FLATTEN_BASE:-}" ] && extra+=(--flatten-base "$(realpath "$FLATTEN_BASE")")
 
 stamp=$(date +%Y%m%d-%H%M%S)
 RESULTS=$BENCH_DIR/results-$stamp.md
