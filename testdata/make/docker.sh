@@ -13,46 +13,7 @@ install_tools docker.io busybox-static libcap2-bin zstd pigz python3
 
 OUT=$TESTDATA/docker
 mkdir -p "$OUT"
-# Debian's docker.io client; an unrelated newer CLI may sit earlier in PATH.
-DOCKER_BIN=/usr/bin/docker
-export DOCKER_HOST=unix://$WORK/docker.sock
-export DOCKER_BUILDKIT=0   # classic builder: every RUN is an overlay2 diff
-d() { "$DOCKER_BIN" "$@"; }
-
-start_daemon() {
-    local driver=$1
-    rm -rf "$WORK/docker-root" "$WORK/docker-exec"
-    dockerd --iptables=false --ip6tables=false --bridge=none \
-        --storage-driver "$driver" \
-        --data-root "$WORK/docker-root" --exec-root "$WORK/docker-exec" \
-        -H "$DOCKER_HOST" --pidfile "$WORK/docker.pid" \
-        >"$WORK/dockerd.log" 2>&1 &
-    for _ in $(seq 60); do
-        d info >/dev/null 2>&1 && return 0
-        kill -0 $! 2>/dev/null || return 1
-        sleep 1
-    done
-    return 1
-}
-stop_daemon() {
-    if [ -f "$WORK/docker.pid" ]; then
-        local pid; pid=$(cat "$WORK/docker.pid")
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-        rm -f "$WORK/docker.pid"
-    fi
-}
-trap stop_daemon EXIT
-
-DRIVER=""
-for drv in overlay2 fuse-overlayfs vfs; do
-    [ "$drv" = fuse-overlayfs ] && install_tools fuse-overlayfs
-    log "trying storage driver $drv"
-    if start_daemon "$drv"; then DRIVER=$drv; break; fi
-    stop_daemon
-done
-[ -n "$DRIVER" ] || die "no storage driver worked; see $WORK/dockerd.log"
-log "dockerd up with $DRIVER"
+docker_up "$WORK/docker"
 
 # ---------------------------------------------------------------- base
 # One tiny base layer: static busybox plus applet symlinks. Its tar is

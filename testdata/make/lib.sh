@@ -36,3 +36,50 @@ det_tar() {
         --format=pax --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
         -C "$1" -cf "$2" .
 }
+
+# A private dockerd for the generators, its files named $1-* (socket $1.sock):
+# Debian's docker.io, no networking, the first storage driver that works
+# (overlay2, fuse-overlayfs, vfs). Sets DOCKER_HOST and DRIVER, defines `d`
+# (the Debian docker client) and stops the daemon on exit.
+# usage: docker_up "$WORK/docker"
+docker_up() {
+    DOCKER_PREFIX=$1
+    # Debian's docker.io client; an unrelated newer CLI may sit earlier in PATH.
+    DOCKER_BIN=/usr/bin/docker
+    export DOCKER_HOST=unix://$DOCKER_PREFIX.sock
+    export DOCKER_BUILDKIT=0   # classic builder: every RUN is an overlay2 diff
+    trap stop_daemon EXIT
+    DRIVER=""
+    for drv in overlay2 fuse-overlayfs vfs; do
+        [ "$drv" = fuse-overlayfs ] && install_tools fuse-overlayfs
+        log "trying storage driver $drv"
+        if start_daemon "$drv"; then DRIVER=$drv; break; fi
+        stop_daemon
+    done
+    [ -n "$DRIVER" ] || die "no storage driver worked; see $DOCKER_PREFIX-d.log"
+    log "dockerd up with $DRIVER"
+}
+d() { "$DOCKER_BIN" "$@"; }
+start_daemon() {
+    local driver=$1
+    rm -rf "$DOCKER_PREFIX-root" "$DOCKER_PREFIX-exec"
+    dockerd --iptables=false --ip6tables=false --bridge=none \
+        --storage-driver "$driver" \
+        --data-root "$DOCKER_PREFIX-root" --exec-root "$DOCKER_PREFIX-exec" \
+        -H "$DOCKER_HOST" --pidfile "$DOCKER_PREFIX.pid" \
+        >"$DOCKER_PREFIX-d.log" 2>&1 &
+    for _ in $(seq 60); do
+        d info >/dev/null 2>&1 && return 0
+        kill -0 $! 2>/dev/null || return 1
+        sleep 1
+    done
+    return 1
+}
+stop_daemon() {
+    if [ -f "$DOCKER_PREFIX.pid" ]; then
+        local pid; pid=$(cat "$DOCKER_PREFIX.pid")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+        rm -f "$DOCKER_PREFIX.pid"
+    fi
+}

@@ -249,44 +249,7 @@ done
 check sparse "$W/ref-sparse-pax-1.0" >"$W/sparse-alloc-extracted.txt"
 
 # ================================================================ docker-add-caps
-# Debian's docker.io client; an unrelated newer CLI may sit earlier in PATH.
-DOCKER_BIN=/usr/bin/docker
-export DOCKER_HOST=unix://$WORK/tf-docker.sock
-export DOCKER_BUILDKIT=0
-d() { "$DOCKER_BIN" "$@"; }
-start_daemon() {
-    local driver=$1
-    rm -rf "$WORK/tf-docker-root" "$WORK/tf-docker-exec"
-    dockerd --iptables=false --ip6tables=false --bridge=none \
-        --storage-driver "$driver" \
-        --data-root "$WORK/tf-docker-root" --exec-root "$WORK/tf-docker-exec" \
-        -H "$DOCKER_HOST" --pidfile "$WORK/tf-docker.pid" \
-        >"$WORK/tf-dockerd.log" 2>&1 &
-    for _ in $(seq 60); do
-        d info >/dev/null 2>&1 && return 0
-        kill -0 $! 2>/dev/null || return 1
-        sleep 1
-    done
-    return 1
-}
-stop_daemon() {
-    if [ -f "$WORK/tf-docker.pid" ]; then
-        local pid; pid=$(cat "$WORK/tf-docker.pid")
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-        rm -f "$WORK/tf-docker.pid"
-    fi
-}
-trap stop_daemon EXIT
-DRIVER=""
-for drv in overlay2 fuse-overlayfs vfs; do
-    [ "$drv" = fuse-overlayfs ] && install_tools fuse-overlayfs
-    log "trying storage driver $drv"
-    if start_daemon "$drv"; then DRIVER=$drv; break; fi
-    stop_daemon
-done
-[ -n "$DRIVER" ] || die "no storage driver worked; see $WORK/tf-dockerd.log"
-log "dockerd up with $DRIVER"
+docker_up "$WORK/tf-docker"
 
 # tiny base: one file, imported
 B=$W/docker-base; rm -rf "$B"; mkdir -p "$B"
