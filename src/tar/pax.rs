@@ -1,7 +1,7 @@
 //! PAX extended headers (POSIX.1-2001 `pax`): records read by their length prefix, so that a
 //! value may hold any byte (a newline in a binary xattr, a NUL), and the rules for combining
-//! them: a later record wins, an empty value deletes the keyword, global (`g`) records hold
-//! for every entry after them until changed.
+//! them: a later record wins, an empty value deletes the keyword (an xattr's sets an empty
+//! value), global (`g`) records hold for every entry after them until changed.
 
 /// One record's keyword and value, borrowed from the header's data.
 pub type Record<'a> = (&'a [u8], &'a [u8]);
@@ -65,6 +65,9 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
+/// The prefix of the keywords that carry an extended attribute each.
+pub const XATTR: &[u8] = b"SCHILY.xattr.";
+
 /// Keywords and values in force, in the order they were first set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Keywords {
@@ -72,9 +75,11 @@ pub struct Keywords {
 }
 
 impl Keywords {
-    /// Sets `key` to `value`, replacing an earlier value; an empty value deletes it.
+    /// Sets `key` to `value`, replacing an earlier value; an empty value deletes it, but
+    /// for an xattr, whose value may be empty (GNU tar writes `SCHILY.xattr.NAME=` for one,
+    /// and GNU tar, Go and Python read it back as an empty value).
     pub fn set(&mut self, key: &[u8], value: &[u8]) {
-        if value.is_empty() {
+        if value.is_empty() && !key.starts_with(XATTR) {
             self.entries.retain(|(k, _)| k != key);
         } else if let Some(slot) = self.entries.iter_mut().find(|(k, _)| k == key) {
             slot.1 = value.to_vec();
@@ -203,6 +208,8 @@ mod tests {
         assert_eq!(k.get(b"path"), Some(&b"b"[..]));
         apply(b"8 path=\n", &mut k, &mut pairs).unwrap();
         assert_eq!(k.get(b"path"), None);
+        apply(&rec("SCHILY.xattr.user.e", b""), &mut k, &mut pairs).unwrap();
+        assert_eq!(k.get(b"SCHILY.xattr.user.e"), Some(&b""[..]));
     }
 
     #[test]

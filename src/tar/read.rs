@@ -6,7 +6,7 @@ use std::io::{self, Read};
 
 use super::block::{field, Block, BLOCK};
 use super::model::{Header, Kind, Meta, Timestamp};
-use super::pax::{self, decimal, Keywords};
+use super::pax::{self, decimal, Keywords, XATTR};
 use super::sparse::{self, Expand, Piece, SparseMap};
 use crate::error::{Error, Result};
 
@@ -170,8 +170,6 @@ pub struct Archive<'a> {
     last: Vec<u8>,
     ended: bool,
 }
-
-const XATTR: &[u8] = b"SCHILY.xattr.";
 
 impl<'a> Archive<'a> {
     pub fn new(src: &'a mut dyn Source) -> Archive<'a> {
