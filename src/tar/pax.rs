@@ -95,6 +95,14 @@ impl Keywords {
             .map(|(_, v)| v.as_slice())
     }
 
+    /// The bytes held, keywords and values.
+    pub fn bytes(&self) -> u64 {
+        self.entries
+            .iter()
+            .map(|(k, v)| (k.len() + v.len()) as u64)
+            .sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -40,7 +40,8 @@ impl<R: Read> Read for Stream<R> {
 
 impl<R: Read> Source for Stream<R> {}
 
-/// The largest extended header (PAX records, a GNU long name) read into memory.
+/// The most extended header data (PAX records, GNU long names) read for one entry, and the
+/// most that global headers may hold.
 pub const MAX_EXTENDED: u64 = 16 << 20;
 
 /// The content of the current entry as stored.
@@ -236,6 +237,7 @@ impl<'a> Archive<'a> {
         // An error in an extended header is told with the name of the entry it is for.
         let mut broken: Option<String> = None;
         let mut extended = false;
+        let mut spent = 0u64;
         let mut raw = [0u8; BLOCK];
         loop {
             let at = self.io.pos;
@@ -271,12 +273,19 @@ impl<'a> Archive<'a> {
                 let size = block
                     .size()
                     .map_err(|m| Error::input(format!("{m} at byte {at}, {}", self.where_())))?;
-                let data = self.extended(size)?;
+                let data = self.extended(size, &mut spent)?;
                 let applied = match typeflag {
                     b'g' => {
                         let mut ignored = Vec::new();
-                        pax::apply(&data, &mut self.global, &mut ignored)
-                            .and_then(|()| pax::apply(&data, &mut kw, &mut ignored))
+                        let applied = pax::apply(&data, &mut self.global, &mut ignored)
+                            .and_then(|()| pax::apply(&data, &mut kw, &mut ignored));
+                        if self.global.bytes() > MAX_EXTENDED {
+                            return Err(Error::input(format!(
+                                "global headers holding over 16 MiB, {}",
+                                self.where_()
+                            )));
+                        }
+                        applied
                     }
                     b'L' => {
                         long_name = Some(field(&data).to_vec());
@@ -311,10 +320,14 @@ impl<'a> Archive<'a> {
     }
 
     /// Reads the data of an extended header.
-    fn extended(&mut self, size: u64) -> Result<Vec<u8>> {
-        if size > MAX_EXTENDED {
+    /// `spent` counts the extended header bytes of this entry so far: together they may not
+    /// pass [`MAX_EXTENDED`], so that a run of headers cannot grow memory without end.
+    fn extended(&mut self, size: u64, spent: &mut u64) -> Result<Vec<u8>> {
+        *spent = spent.saturating_add(size);
+        if *spent > MAX_EXTENDED {
             return Err(Error::input(format!(
-                "an extended header of {size} bytes is larger than the 16 MiB accepted, {}",
+                "extended headers of {} bytes for one entry pass the 16 MiB accepted, {}",
+                *spent,
                 self.where_()
             )));
         }
@@ -568,4 +581,102 @@ pub fn for_each(
         each(entry, &mut content).map_err(|e| e.at_entry(&name))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ustar header block.
+    fn header(name: &str, typeflag: u8, size: usize) -> Vec<u8> {
+        let mut h = vec![0u8; BLOCK];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..107].copy_from_slice(b"0000644");
+        h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+        h[156] = typeflag;
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        h
+    }
+
+    fn member(name: &str, typeflag: u8, data: &[u8]) -> Vec<u8> {
+        let mut m = header(name, typeflag, data.len());
+        m.extend_from_slice(data);
+        m.resize(m.len().div_ceil(BLOCK) * BLOCK, 0);
+        m
+    }
+
+    fn names(archive: &[u8]) -> Result<Vec<String>> {
+        let mut src = Stream(archive);
+        let mut out = Vec::new();
+        for_each(&mut src, &mut |e, _| {
+            out.push(String::from_utf8_lossy(&e.header.name).into_owned());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn extended_headers_of_one_entry_are_bounded_together() {
+        let big = |key: &str| {
+            let value = vec![b'v'; 6 << 20];
+            let body = [key.as_bytes(), b"=", &value, b"\n"].concat();
+            let mut len = body.len() + 2;
+            while format!("{len} ").len() + body.len() != len {
+                len += 1;
+            }
+            let rec = [format!("{len} ").into_bytes(), body].concat();
+            member("pax", b'x', &rec)
+        };
+        let mut a = [big("a"), big("b"), big("c")].concat();
+        a.extend(member("f", b'0', b"x"));
+        let e = names(&a).unwrap_err().to_string();
+        assert!(e.contains("16 MiB"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_checksum_says_where() {
+        let mut a = member("a", b'0', b"1");
+        let mut b = member("b", b'0', b"2");
+        b[0] = b'c';
+        a.append(&mut b);
+        let e = names(&a).unwrap_err().to_string();
+        assert!(
+            e.contains("checksum") && e.contains("byte 1024") && e.contains("after entry"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_extended_header_needs_an_entry_after_it() {
+        let a = [member("pax", b'x', b"9 path=a\n"), vec![0; 1024]].concat();
+        assert!(names(&a).is_err());
+        let a = member("pax", b'x', b"9 path=a\n");
+        assert!(names(&a).is_err());
+    }
+
+    #[test]
+    fn gnu_long_names_and_links() {
+        let long = "d/".repeat(80) + "f";
+        let a = [
+            member("././@LongLink", b'L', format!("{long}\0").as_bytes()),
+            member("short", b'0', b"x"),
+            member("././@LongLink", b'K', b"target\0"),
+            member("l", b'2', b""),
+        ]
+        .concat();
+        assert_eq!(names(&a).unwrap(), vec![long, "l".to_owned()]);
+    }
+
+    #[test]
+    fn only_files_have_content() {
+        // A directory's size field is ignored (as Go's reader ignores it): the next header
+        // follows it at once.
+        let mut a = header("d/", b'5', 700);
+        a.extend(member("f", b'0', b"x"));
+        assert_eq!(names(&a).unwrap(), vec!["d/", "f"]);
+    }
 }
