@@ -21,7 +21,6 @@
 //! ```
 
 pub mod apply;
-pub mod cli;
 pub mod digest;
 pub mod error;
 pub mod fs;

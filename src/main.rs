@@ -1,3 +1,7 @@
+//! The `flatten` command: parses the command line, runs the library, reports.
+
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    flatten::cli::main()
+    cli::main()
 }

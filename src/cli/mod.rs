@@ -10,10 +10,10 @@ use std::time::Instant;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::error::ErrorKind;
-use crate::image::{Image, Input, Platform, Selector};
-use crate::snapshot::{DiffOptions, Mtime, Snapshot};
-use crate::{Error, Observer, Options, Report, Result, Strategy};
+use flatten::error::ErrorKind;
+use flatten::image::{Image, Input, Platform, Selector};
+use flatten::snapshot::{DiffOptions, Mtime, Snapshot};
+use flatten::{Error, Observer, Options, Report, Result, Strategy};
 use std::io::Write;
 
 const AFTER_HELP: &str = "\
@@ -305,7 +305,7 @@ fn diff(d: &DiffArgs) -> Result<ExitCode> {
 
 fn inspect(args: &InspectArgs) -> Result<ExitCode> {
     let (image, _) = args.choice.open(&args.image)?;
-    let report = crate::inspect::inspect(&image)?;
+    let report = flatten::inspect::inspect(&image)?;
     let text = if args.json {
         serde_json::to_string_pretty(&report)
             .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?
@@ -327,9 +327,9 @@ fn ls(args: &LsArgs) -> Result<ExitCode> {
         .trim_matches('/')
         .as_bytes()
         .to_vec();
-    let entries: Vec<_> = crate::list::list(&image, options.verify)?
+    let entries: Vec<_> = flatten::list::list(&image, options.verify)?
         .into_iter()
-        .filter(|e| crate::fs::resolve::is_under(&e.path, &prefix))
+        .filter(|e| flatten::fs::resolve::is_under(&e.path, &prefix))
         .collect();
     if !prefix.is_empty() && entries.is_empty() {
         return Err(Error::input(format!(
@@ -355,8 +355,8 @@ fn ls(args: &LsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn listed_type(e: &crate::list::Listed) -> (&'static str, char) {
-    use crate::snapshot::NodeKind;
+fn listed_type(e: &flatten::list::Listed) -> (&'static str, char) {
+    use flatten::snapshot::NodeKind;
     match (&e.kind, &e.hardlink_to) {
         (_, Some(_)) => ("hardlink", 'h'),
         (NodeKind::File { .. }, _) => ("file", '-'),
@@ -369,8 +369,8 @@ fn listed_type(e: &crate::list::Listed) -> (&'static str, char) {
 }
 
 /// `drwxr-xr-x 0/0        0 2024-01-02 03:04 etc/  [layer 0]`, like `tar -tv`.
-fn listed_line(e: &crate::list::Listed) -> String {
-    use crate::snapshot::NodeKind;
+fn listed_line(e: &flatten::list::Listed) -> String {
+    use flatten::snapshot::NodeKind;
     let m = e.meta.mode;
     let (_, t) = listed_type(e);
     let bit = |mask: u32, c: char| if m & mask != 0 { c } else { '-' };
@@ -420,8 +420,8 @@ fn listed_line(e: &crate::list::Listed) -> String {
     )
 }
 
-fn listed_json(e: &crate::list::Listed) -> serde_json::Value {
-    use crate::snapshot::NodeKind;
+fn listed_json(e: &flatten::list::Listed) -> serde_json::Value {
+    use flatten::snapshot::NodeKind;
     let (kind, _) = listed_type(e);
     let mut v = serde_json::json!({
         "path": format!("/{}", String::from_utf8_lossy(&e.path)),
@@ -475,7 +475,7 @@ fn utc(secs: i64) -> String {
     )
 }
 
-fn render_inspection(r: &crate::inspect::Inspection) -> String {
+fn render_inspection(r: &flatten::inspect::Inspection) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let dash = |v: Option<&str>| v.filter(|x| !x.is_empty()).unwrap_or("-").to_owned();
@@ -534,8 +534,8 @@ fn render_inspection(r: &crate::inspect::Inspection) -> String {
             s,
             "  {:<2} {:<20} {:<20} {:<8} {:<11} {:>10} {:>10} {:>7} {:>9}",
             l.index,
-            crate::error::short_digest(&l.digest),
-            crate::error::short_digest(&l.diff_id),
+            flatten::error::short_digest(&l.digest),
+            flatten::error::short_digest(&l.diff_id),
             verified,
             l.compression,
             l.compressed_size,
@@ -567,12 +567,12 @@ fn write_tar_output(
     let (image, options) = choice.open(image)?;
     if output.as_os_str() == "-" {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-        crate::list::write_tar(&image, options.verify, docker_export, &mut out)?;
+        flatten::list::write_tar(&image, options.verify, docker_export, &mut out)?;
     } else {
         let file = std::fs::File::create(output)
             .map_err(|e| Error::io(format!("cannot create {}", output.display()), e))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        crate::list::write_tar(&image, options.verify, docker_export, &mut out)?;
+        flatten::list::write_tar(&image, options.verify, docker_export, &mut out)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -590,11 +590,11 @@ fn run(args: &Args) -> Result<ExitCode> {
     };
     let (image, mut options) = args.choice.open(image)?;
     options.docker_export = args.docker_export;
-    crate::prepare_target(target)?;
+    flatten::prepare_target(target)?;
     // From here on an interrupt must not kill us mid-write: stop cleanly and say so.
     install_interrupt_handler();
     let mut bars = Bars::new(args.quiet);
-    let report = crate::flatten_image(&image, target, &options, &mut bars).map_err(|e| {
+    let report = flatten::flatten_image(&image, target, &options, &mut bars).map_err(|e| {
         bars.clear();
         let note = format!("; {} is incomplete", target.display());
         Error::new(e.kind(), format!("{}{note}", e))
@@ -721,7 +721,7 @@ impl Observer for Bars {
 }
 
 extern "C" fn on_interrupt(_: libc::c_int) {
-    crate::apply::INTERRUPTED.store(true, Ordering::Relaxed);
+    flatten::apply::INTERRUPTED.store(true, Ordering::Relaxed);
 }
 
 /// SIGINT and SIGTERM stop the run between entries so that the error says what state TARGET
