@@ -109,7 +109,7 @@ impl Error {
     /// Attach the entry name (lossy UTF-8), unless one is already there.
     pub fn at_entry(mut self, entry: &[u8]) -> Self {
         if self.entry.is_none() {
-            let shown = crate::fs::resolve::show(entry);
+            let shown = crate::vocabulary::path::show(entry);
             self.entry = Some(shown[1..].to_owned());
         }
         self

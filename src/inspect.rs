@@ -58,15 +58,17 @@ pub struct Step {
 }
 
 /// Reads every layer of `image` to describe it, through the same reader as every command.
-pub fn inspect(image: &Image) -> Result<Inspection> {
+/// Stops when `cancel` is cancelled.
+pub fn inspect(image: &Image, cancel: &crate::Cancel) -> Result<Inspection> {
     let mut layers = Vec::with_capacity(image.layers.len());
     for (index, l) in image.layers.iter().enumerate() {
         let how = Reading {
             verify: true,
             export_rules: false,
+            cancel: cancel.clone(),
         };
         let (mut entries, mut whiteouts) = (0u64, 0u64);
-        let m = read_layer(image, index, how, &mut (), &mut |item| {
+        let m = read_layer(image, index, &how, &mut (), &mut |item| {
             entries += 1;
             if matches!(
                 classify(&item.header.name)?,

@@ -32,6 +32,7 @@ pub mod merge;
 pub mod sink;
 pub mod snapshot;
 pub mod tar;
+pub mod vocabulary;
 
 use std::io;
 use std::path::Path;
@@ -40,6 +41,7 @@ use std::time::{Duration, Instant};
 pub use error::{Error, ErrorKind, Result};
 pub use fs::{Strategy, Unreproduced};
 pub use image::{Image, Input, Platform, Selector};
+pub use vocabulary::progress::{Cancel, Observer};
 
 use error::IoContext;
 
@@ -53,6 +55,8 @@ pub struct Options {
     /// Add what `docker create` adds and keep only what `docker export` keeps, so the tree is
     /// that of `docker export` of a new container made from the image.
     pub docker_export: bool,
+    /// Stops the run when cancelled (from a signal handler, another thread).
+    pub cancel: Cancel,
 }
 
 impl Default for Options {
@@ -62,6 +66,7 @@ impl Default for Options {
             verify: true,
             strategy: Strategy::Auto,
             docker_export: false,
+            cancel: Cancel::new(),
         }
     }
 }
@@ -80,17 +85,6 @@ pub struct Report {
     pub elapsed: Duration,
     pub unreproduced: Unreproduced,
 }
-
-/// Told about progress; `()` ignores it.
-pub trait Observer: Send {
-    /// Layer `index` of `count` starts; `size` is its stored size if known.
-    fn layer_start(&mut self, _index: usize, _count: usize, _size: Option<u64>) {}
-    /// `bytes` more of the current layer's blob were read.
-    fn advance(&mut self, _bytes: u64) {}
-    fn layer_done(&mut self, _index: usize) {}
-}
-
-impl Observer for () {}
 
 /// Flattens the image `input` (as chosen by `options.selector`) into `target`, which must be
 /// missing or an empty directory.
@@ -125,6 +119,7 @@ pub fn flatten_image(
         verify: options.verify,
         strategy: options.strategy,
         docker_export: options.docker_export.then(workdir),
+        cancel: options.cancel.clone(),
     };
     let outcome = apply::apply(image, target, &settings, observer)?;
     Ok(Report {

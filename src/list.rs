@@ -11,13 +11,16 @@ use crate::image::Image;
 use crate::layer::read::{plain_region, read_layer, Reading};
 use crate::merge::plan::{Plan, Source};
 pub use crate::merge::Listed;
+use crate::Options;
 
 /// Every path the flattened image would have, in `tar -t` order, with the layer that wrote
 /// it. Built the way the applier builds the tree (headers read top-down, the plan), without
 /// writing anything; file data is seeked past in plain layers unless digests are checked.
-pub fn list(image: &Image, verify: bool) -> Result<Vec<Listed>> {
+/// `options.verify` and `options.cancel` apply.
+pub fn list(image: &Image, options: &Options) -> Result<Vec<Listed>> {
     let settings = Settings {
-        verify,
+        verify: options.verify,
+        cancel: options.cancel.clone(),
         ..Default::default()
     };
     let read = apply::read_layers(image, &settings, &mut (), Keep::Nothing)?;
@@ -32,13 +35,9 @@ pub fn list(image: &Image, verify: bool) -> Result<Vec<Listed>> {
 /// temporary file in `$TMPDIR`, only for files no upper layer deletes or replaces. With
 /// `docker_export`, the result is what `docker export` of a new container made from the
 /// image gives: what `docker create` adds, whole-second mtimes, only `security.capability`
-/// among xattrs.
-pub fn write_tar(
-    image: &Image,
-    verify: bool,
-    docker_export: bool,
-    out: &mut dyn Write,
-) -> Result<()> {
+/// among xattrs. `options.verify`, `options.docker_export` and `options.cancel` apply.
+pub fn write_tar(image: &Image, options: &Options, out: &mut dyn Write) -> Result<()> {
+    let (verify, docker_export) = (options.verify, options.docker_export);
     let spool =
         tempfile::tempfile().ctx(|| "cannot create a temporary file (set TMPDIR)".into())?;
     let workdir = image
@@ -49,6 +48,7 @@ pub fn write_tar(
     let settings = Settings {
         verify,
         docker_export: docker_export.then_some(workdir),
+        cancel: options.cancel.clone(),
         ..Default::default()
     };
     let read = apply::read_layers(image, &settings, &mut (), Keep::Spool(Spool::new(spool)))?;
@@ -60,7 +60,7 @@ pub fn write_tar(
         plan.add_docker_init(workdir.as_deref())?;
     }
     let listing = plan.list();
-    spool_missing(image, &plan, &listing, &mut spool, verify)?;
+    spool_missing(image, &plan, &listing, &mut spool, &settings)?;
     // Without digests, plain layers' files are copied from where they lie; with them, every
     // byte comes from the spool, filled by the one read that was hashed.
     let regions = (0..image.layers.len())
@@ -114,8 +114,9 @@ fn spool_missing(
     plan: &Plan<'_>,
     listing: &[Listed],
     spool: &mut Spool,
-    verify: bool,
+    settings: &Settings,
 ) -> Result<()> {
+    let verify = settings.verify;
     let mut missing: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
     for s in listing.iter().filter_map(|e| e.content) {
         let r = plan.record(s);
@@ -128,8 +129,9 @@ fn spool_missing(
         let how = Reading {
             verify,
             export_rules: false,
+            cancel: settings.cancel.clone(),
         };
-        let measured = read_layer(image, index, how, &mut (), &mut |item| {
+        let measured = read_layer(image, index, &how, &mut (), &mut |item| {
             if wanted.contains(&item.number) {
                 let s = Source {
                     layer,

@@ -18,30 +18,7 @@ use sha2::{Digest as _, Sha256};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::merge::RelPath;
 use crate::tar::{Kind, Timestamp};
-
-/// What a path is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NodeKind {
-    File { size: u64, sha256: [u8; 32] },
-    Dir,
-    Symlink(Vec<u8>),
-    CharDevice(u32, u32),
-    BlockDevice(u32, u32),
-    Fifo,
-}
-
-impl NodeKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            NodeKind::File { .. } => "file",
-            NodeKind::Dir => "directory",
-            NodeKind::Symlink(_) => "symlink",
-            NodeKind::CharDevice(..) => "character device",
-            NodeKind::BlockDevice(..) => "block device",
-            NodeKind::Fifo => "fifo",
-        }
-    }
-}
+pub use crate::vocabulary::node::NodeKind;
 
 /// One path of a tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -428,7 +405,7 @@ impl DiffOptions {
 }
 
 fn resolve_under(path: &[u8], prefix: &[u8]) -> bool {
-    crate::fs::resolve::is_under(path, prefix)
+    crate::vocabulary::path::is_under(path, prefix)
 }
 
 fn show(p: &[u8]) -> String {

@@ -22,7 +22,6 @@ mod read;
 mod write;
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
 use crate::error::Result;
 use crate::fs::{Strategy, Target, Unreproduced};
@@ -34,9 +33,6 @@ use read::Reader;
 pub(crate) use read::{Keep, Spool};
 use write::Writer;
 
-/// Set from a signal handler to stop between entries.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
 /// How to apply.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -46,6 +42,8 @@ pub struct Settings {
     /// Keep only what `docker export` keeps and add what `docker create` adds, with this
     /// WORKDIR (see `docs/commands.md`).
     pub docker_export: Option<Option<String>>,
+    /// Stops the run between entries and chunks when cancelled.
+    pub cancel: crate::Cancel,
 }
 
 /// What a run did.
@@ -84,7 +82,7 @@ pub fn apply(
     settings: &Settings,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
-    let target = Target::open(dir, settings.strategy)?;
+    let target = Target::open(dir, settings.strategy, settings.cancel.clone())?;
     let Gathered {
         keep,
         upper,
@@ -126,6 +124,7 @@ pub(crate) fn read_layers(
 ) -> Result<Gathered> {
     let mut a = Reader {
         keep,
+        cancel: settings.cancel.clone(),
         upper: Upper::new(),
         disk: vec![Disk::Absent],
         records: vec![Vec::new(); layers.count()],

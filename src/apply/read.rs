@@ -92,6 +92,7 @@ impl Spool {
 pub(super) struct Reader {
     /// Where content goes.
     pub(super) keep: Keep,
+    pub(super) cancel: crate::Cancel,
     pub(super) upper: Upper,
     /// What is on disk at each node of `upper`.
     pub(super) disk: Vec<Disk>,
@@ -113,9 +114,10 @@ impl Reader {
         let how = Reading {
             verify,
             export_rules: self.export_rules,
+            cancel: self.cancel.clone(),
         };
         let mut records = Vec::new();
-        let measured = read_layer(layers, index, how, observer, &mut |item| {
+        let measured = read_layer(layers, index, &how, observer, &mut |item| {
             let record = self.entry(index, item)?;
             records.push(record);
             Ok(())

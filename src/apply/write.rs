@@ -3,16 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::Ordering;
 
-use super::{Disk, Layers, INTERRUPTED};
+use super::{Disk, Layers};
 use crate::error::{Error, ErrorKind, Result};
-use crate::fs::resolve::{join, show};
 use crate::fs::{Body, Target};
 use crate::layer::read::{read_layer, Reading};
 use crate::merge::plan::{NodeKind, Origin, Plan, Source, ROOT};
 use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
 use crate::tar::{Data, Kind};
+use crate::vocabulary::path::{join, show};
 
 /// Where the content of a node of the plan is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,14 +212,16 @@ impl<'a, 'r> Writer<'a, 'r> {
             let expected = layers.expected(index);
             self.make_staging()?;
             let staging = self.staging.as_ref().expect("made").as_fd();
+            let cancel = self.target.cancel().clone();
             let target = &mut *self.target;
             let state = &mut self.state;
             let plan = self.plan;
             let how = Reading {
                 verify,
                 export_rules: false,
+                cancel,
             };
-            let measured = read_layer(layers, index, how, &mut (), &mut |item| {
+            let measured = read_layer(layers, index, &how, &mut (), &mut |item| {
                 if let Some(&inode) = wanted.get(&item.number) {
                     let r = plan.record(Source {
                         layer,
@@ -284,7 +285,7 @@ impl<'a, 'r> Writer<'a, 'r> {
         }];
         let mut path: Vec<u8> = Vec::new();
         while let Some(top) = stack.last_mut() {
-            if INTERRUPTED.load(Ordering::Relaxed) {
+            if self.target.cancelled() {
                 return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
             }
             let Some((name, id)) = top.todo.pop() else {

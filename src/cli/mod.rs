@@ -4,7 +4,6 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use clap::Parser;
@@ -143,6 +142,7 @@ impl Choice {
             verify: !self.no_verify,
             strategy: strategy_from_env(),
             docker_export: false,
+            cancel: interrupt_token(),
         };
         let image = Image::open(&input, &options.selector, options.verify)?;
         Ok((image, options))
@@ -305,7 +305,7 @@ fn diff(d: &DiffArgs) -> Result<ExitCode> {
 
 fn inspect(args: &InspectArgs) -> Result<ExitCode> {
     let (image, _) = args.choice.open(&args.image)?;
-    let report = flatten::inspect::inspect(&image)?;
+    let report = flatten::inspect::inspect(&image, &interrupt_token())?;
     let text = if args.json {
         serde_json::to_string_pretty(&report)
             .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?
@@ -327,9 +327,9 @@ fn ls(args: &LsArgs) -> Result<ExitCode> {
         .trim_matches('/')
         .as_bytes()
         .to_vec();
-    let entries: Vec<_> = flatten::list::list(&image, options.verify)?
+    let entries: Vec<_> = flatten::list::list(&image, &options)?
         .into_iter()
-        .filter(|e| flatten::fs::resolve::is_under(&e.path, &prefix))
+        .filter(|e| flatten::vocabulary::path::is_under(&e.path, &prefix))
         .collect();
     if !prefix.is_empty() && entries.is_empty() {
         return Err(Error::input(format!(
@@ -564,15 +564,16 @@ fn write_tar_output(
     output: &std::path::Path,
     docker_export: bool,
 ) -> Result<ExitCode> {
-    let (image, options) = choice.open(image)?;
+    let (image, mut options) = choice.open(image)?;
+    options.docker_export = docker_export;
     if output.as_os_str() == "-" {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-        flatten::list::write_tar(&image, options.verify, docker_export, &mut out)?;
+        flatten::list::write_tar(&image, &options, &mut out)?;
     } else {
         let file = std::fs::File::create(output)
             .map_err(|e| Error::io(format!("cannot create {}", output.display()), e))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        flatten::list::write_tar(&image, options.verify, docker_export, &mut out)?;
+        flatten::list::write_tar(&image, &options, &mut out)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -720,13 +721,24 @@ impl Observer for Bars {
     }
 }
 
+/// The token every run of this process stops by; the signal handler cancels it.
+static INTERRUPT: std::sync::OnceLock<flatten::Cancel> = std::sync::OnceLock::new();
+
+fn interrupt_token() -> flatten::Cancel {
+    INTERRUPT.get_or_init(flatten::Cancel::new).clone()
+}
+
 extern "C" fn on_interrupt(_: libc::c_int) {
-    flatten::apply::INTERRUPTED.store(true, Ordering::Relaxed);
+    // Set before the handler is installed; an atomic load and store only.
+    if let Some(token) = INTERRUPT.get() {
+        token.cancel();
+    }
 }
 
 /// SIGINT and SIGTERM stop the run between entries so that the error says what state TARGET
 /// is in, instead of dying mid-write.
 fn install_interrupt_handler() {
+    interrupt_token();
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let action = SigAction::new(
         SigHandler::Handler(on_interrupt),
@@ -734,7 +746,7 @@ fn install_interrupt_handler() {
         SigSet::empty(),
     );
     for sig in [Signal::SIGINT, Signal::SIGTERM] {
-        // Safety: the handler only stores to an atomic.
+        // Safety: the handler only loads and stores atomics.
         let _ = unsafe { sigaction(sig, &action) };
     }
 }

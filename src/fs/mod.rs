@@ -27,7 +27,8 @@ use nix::unistd::{Gid, Uid, UnlinkatFlags};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::merge::RelPath;
 use crate::tar::{Kind, Meta, SparseMap, Timestamp};
-use resolve::{show, Resolver};
+use crate::vocabulary::path::show;
+use resolve::Resolver;
 pub use resolve::{Dir, Strategy};
 
 /// What an unprivileged run (or a filesystem without xattr support) could not reproduce.
@@ -101,6 +102,8 @@ pub struct Target {
     /// Whether `copy_file_range` works between the archive and the target (not across
     /// filesystems): after one refusal, contents go through a buffer.
     kernel_copy: bool,
+    /// Checked between chunks of a file's content.
+    cancel: crate::Cancel,
     unreproduced: Unreproduced,
     buf: Vec<u8>,
 }
@@ -127,7 +130,7 @@ fn is_unsupported(e: &io::Error) -> bool {
 
 impl Target {
     /// Opens `path`, which must be an existing directory (the caller checks it is empty).
-    pub fn open(path: &Path, strategy: Strategy) -> Result<Target> {
+    pub fn open(path: &Path, strategy: Strategy, cancel: crate::Cancel) -> Result<Target> {
         let root = nix::fcntl::open(
             path,
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -143,6 +146,7 @@ impl Target {
             me: (Uid::effective().as_raw(), Gid::effective().as_raw()),
             umask: umask.bits(),
             kernel_copy: true,
+            cancel,
             unreproduced: Unreproduced::default(),
             buf: vec![0; 256 * 1024],
         })
@@ -273,20 +277,25 @@ impl Target {
         Ok(())
     }
 
-    fn interrupted(phys: &[u8]) -> Result<()> {
-        if crate::apply::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(Error::new(
-                ErrorKind::Interrupted,
-                format!("interrupted while writing {}", show(phys)),
-            ));
-        }
-        Ok(())
+    fn interrupted(&self, phys: &[u8]) -> Result<()> {
+        self.cancel
+            .check(|| format!("interrupted while writing {}", show(phys)))
+    }
+
+    /// Whether the run was asked to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// The token that stops the run.
+    pub fn cancel(&self) -> &crate::Cancel {
+        &self.cancel
     }
 
     fn copy_stream(&mut self, mut out: &File, body: &mut dyn Read, phys: &[u8]) -> Result<u64> {
         let mut written = 0u64;
         loop {
-            Self::interrupted(phys)?;
+            self.interrupted(phys)?;
             let n = match body.read(&mut self.buf) {
                 Ok(0) => return Ok(written),
                 Ok(n) => n,
@@ -346,7 +355,7 @@ impl Target {
         let mut off = offset as i64;
         let mut done = 0u64;
         while done < size {
-            Self::interrupted(phys)?;
+            self.interrupted(phys)?;
             let want = (size - done).min(COPY_CHUNK) as usize;
             match nix::fcntl::copy_file_range(src, Some(&mut off), out, None, want) {
                 Ok(0) => return Ok(done),

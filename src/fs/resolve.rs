@@ -20,10 +20,8 @@ use nix::fcntl::{openat, openat2, AtFlags, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstatat, Mode, SFlag};
 
 use crate::error::{Error, IoContext, Result};
-use crate::merge::RelPath;
+use crate::vocabulary::path::{is_under, join, show, RelPath, MAX_SYMLINKS};
 
-/// How many symlinks one resolution may follow, as Linux allows.
-pub const MAX_SYMLINKS: usize = 40;
 const CACHE_LIMIT: usize = 512;
 
 /// An open directory inside the root and its physical path (no symlinks, `""` for the root).
@@ -42,22 +40,6 @@ impl Dir {
     pub fn child(&self, name: &[u8]) -> Vec<u8> {
         join(&self.path, name)
     }
-}
-
-pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut p = Vec::with_capacity(dir.len() + 1 + name.len());
-    p.extend_from_slice(dir);
-    if !p.is_empty() {
-        p.push(b'/');
-    }
-    p.extend_from_slice(name);
-    p
-}
-
-/// True if `path` is `prefix` or below it (`prefix` empty: everything).
-pub fn is_under(path: &[u8], prefix: &[u8]) -> bool {
-    prefix.is_empty()
-        || (path.starts_with(prefix) && (path.len() == prefix.len() || path[prefix.len()] == b'/'))
 }
 
 /// Which resolution strategy to use; `Walk` exists so tests can exercise the fallback.
@@ -274,20 +256,4 @@ impl Resolver {
         }
         Ok(Some(cur))
     }
-}
-
-/// A physical path for messages; a very long one keeps its two ends, so that an error stays
-/// one readable line however deep the tree.
-pub fn show(p: &[u8]) -> String {
-    const HEAD: usize = 40;
-    const TAIL: usize = 80;
-    if p.len() <= HEAD + TAIL + 20 {
-        return format!("/{}", String::from_utf8_lossy(p));
-    }
-    format!(
-        "/{}…({} bytes)…{}",
-        String::from_utf8_lossy(&p[..HEAD]),
-        p.len() - HEAD - TAIL,
-        String::from_utf8_lossy(&p[p.len() - TAIL..])
-    )
 }

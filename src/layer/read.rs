@@ -7,7 +7,6 @@
 //! in place, so that its files can be copied by the kernel and dead ones seeked past.
 
 use std::io::Read;
-use std::sync::atomic::Ordering;
 
 use super::ahead::{decode_ahead, plain_ahead};
 use super::region::RegionReader;
@@ -19,7 +18,7 @@ use crate::tar::{Archive, Data, Header, Source, Stream};
 use crate::Observer;
 
 /// How to read a layer.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Reading {
     /// Hash the blob and its tar stream for the digest check. Without it, a plain layer
     /// that lies whole in a file here is read in place.
@@ -27,6 +26,8 @@ pub struct Reading {
     /// Keep only what `docker export` keeps of each header: whole-second mtimes, no atime,
     /// no xattr but `security.capability`.
     pub export_rules: bool,
+    /// Stops the reading between entries when cancelled.
+    pub cancel: crate::Cancel,
 }
 
 /// One entry of a layer, as given to a visitor.
@@ -70,7 +71,7 @@ pub fn plain_region(layers: &dyn Layers, index: usize) -> Result<Option<Region>>
 pub fn read_layer(
     layers: &dyn Layers,
     index: usize,
-    how: Reading,
+    how: &Reading,
     observer: &mut dyn Observer,
     visit: &mut Visit<'_>,
 ) -> Result<Measured> {
@@ -91,7 +92,7 @@ pub fn read_layer(
 /// progress told by the entries' positions.
 fn read_in_place(
     region: &Region,
-    how: Reading,
+    how: &Reading,
     observer: &mut dyn Observer,
     visit: &mut Visit<'_>,
 ) -> Result<Measured> {
@@ -117,7 +118,7 @@ fn read_in_place(
 fn read_stream(
     layers: &dyn Layers,
     index: usize,
-    how: Reading,
+    how: &Reading,
     observer: &mut dyn Observer,
     visit: &mut Visit<'_>,
 ) -> Result<Measured> {
@@ -149,7 +150,7 @@ fn read_stream(
 /// Walks the entries of one layer's tar stream.
 fn walk(
     src: &mut dyn Source,
-    how: Reading,
+    how: &Reading,
     region: Option<&Region>,
     visit: &mut Visit<'_>,
     progress: &mut dyn FnMut(u64),
@@ -157,9 +158,7 @@ fn walk(
     let mut archive = Archive::new(src);
     let mut number = 0u32;
     while let Some(entry) = archive.next_entry()? {
-        if crate::apply::INTERRUPTED.load(Ordering::Relaxed) {
-            return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
-        }
+        how.cancel.check(|| "interrupted".into())?;
         let mut header = entry.header;
         if how.export_rules {
             header.meta.mtime.nanos = 0;

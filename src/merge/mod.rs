@@ -7,12 +7,11 @@
 //! rules that the property tests hold the plan and the written tree to. The rules are written
 //! out in `docs/semantics.md`.
 
-pub mod path;
 pub mod plan;
 pub mod spec;
 pub mod upper;
 
-pub use path::RelPath;
+pub use crate::vocabulary::path::RelPath;
 
 use crate::error::{Error, Result};
 
@@ -44,7 +43,7 @@ pub const DOCKER_INIT_MTAB: (&str, &str) = ("etc/mtab", "/proc/mounts");
 pub struct Listed {
     /// Relative path, no leading `/`.
     pub path: Vec<u8>,
-    pub kind: crate::snapshot::NodeKind,
+    pub kind: crate::vocabulary::node::NodeKind,
     pub meta: crate::tar::Meta,
     /// The layer (from 0) that wrote the path last.
     pub layer: usize,

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 use super::upper::{Upper, UpperId, UPPER_ROOT};
 use super::{Change, RelPath, AUFS_PLNK_DIR};
 use crate::error::{Error, Result};
-use crate::fs::resolve::MAX_SYMLINKS;
 use crate::tar::{Kind, Meta};
+use crate::vocabulary::path::MAX_SYMLINKS;
 
 /// A node of the tree: an index into the arena.
 pub type NodeId = u32;
@@ -624,8 +624,8 @@ type Pending = Vec<(Box<[u8]>, NodeId)>;
 
 impl Plan<'_> {
     /// What a leaf is, for a listing or a tar header (file contents are not hashed here).
-    pub fn leaf_kind(&self, inode: u32) -> crate::snapshot::NodeKind {
-        use crate::snapshot::NodeKind as N;
+    pub fn leaf_kind(&self, inode: u32) -> crate::vocabulary::node::NodeKind {
+        use crate::vocabulary::node::NodeKind as N;
         let origin = self.inodes[inode as usize].origin;
         match self.origin_kind(origin) {
             Kind::File => N::File {
@@ -666,7 +666,7 @@ impl Plan<'_> {
                 NodeKind::Dir { origin, .. } => {
                     out.push(super::Listed {
                         path: path.clone(),
-                        kind: crate::snapshot::NodeKind::Dir,
+                        kind: crate::vocabulary::node::NodeKind::Dir,
                         meta: self.origin_meta(*origin),
                         layer,
                         hardlink_to: None,

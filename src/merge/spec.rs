@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use super::{classify, Change, RelPath, AUFS_PLNK_DIR};
-use crate::fs::resolve::MAX_SYMLINKS;
 use crate::snapshot::{Node as SnapNode, NodeKind, Snapshot};
 use crate::tar::{Kind, Meta};
+use crate::vocabulary::path::MAX_SYMLINKS;
 use sha2::{Digest as _, Sha256};
 
 /// What the model keeps of a file's content: enough to compare, not the bytes.

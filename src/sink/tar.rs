@@ -9,7 +9,7 @@ use std::io::{self, Write};
 #[cfg(doc)]
 use crate::merge::plan::Plan;
 use crate::merge::Listed;
-use crate::snapshot::NodeKind;
+use crate::vocabulary::node::NodeKind;
 
 const BLOCK: usize = 512;
 

@@ -208,7 +208,7 @@ impl<'a> Archive<'a> {
         if self.last.is_empty() {
             "at the start of the archive".to_owned()
         } else {
-            format!("after entry {}", crate::fs::resolve::show(&self.last))
+            format!("after entry {}", crate::vocabulary::path::show(&self.last))
         }
     }
 

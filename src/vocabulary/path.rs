@@ -1,4 +1,5 @@
-//! Normalised relative paths inside the image root.
+//! Paths inside the image root, as every step names them: normalised relative paths, the
+//! joining and prefix tests on their bytes, and how a path is shown in a message.
 
 use std::fmt;
 
@@ -95,7 +96,7 @@ impl RelPath {
 
     /// For messages: `/a/b`, with the middle of a very long path left out.
     pub fn display(&self) -> String {
-        crate::fs::resolve::show(&self.0)
+        show(&self.0)
     }
 }
 
@@ -109,6 +110,42 @@ impl fmt::Display for RelPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.display())
     }
+}
+
+/// How many symlinks one resolution may follow, as Linux allows.
+pub const MAX_SYMLINKS: usize = 40;
+
+/// `dir/name`, or `name` in the root (`dir` empty).
+pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(dir.len() + 1 + name.len());
+    p.extend_from_slice(dir);
+    if !p.is_empty() {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
+/// True if `path` is `prefix` or below it (`prefix` empty: everything).
+pub fn is_under(path: &[u8], prefix: &[u8]) -> bool {
+    prefix.is_empty()
+        || (path.starts_with(prefix) && (path.len() == prefix.len() || path[prefix.len()] == b'/'))
+}
+
+/// A physical path for messages; a very long one keeps its two ends, so that an error stays
+/// one readable line however deep the tree.
+pub fn show(p: &[u8]) -> String {
+    const HEAD: usize = 40;
+    const TAIL: usize = 80;
+    if p.len() <= HEAD + TAIL + 20 {
+        return format!("/{}", String::from_utf8_lossy(p));
+    }
+    format!(
+        "/{}…({} bytes)…{}",
+        String::from_utf8_lossy(&p[..HEAD]),
+        p.len() - HEAD - TAIL,
+        String::from_utf8_lossy(&p[p.len() - TAIL..])
+    )
 }
 
 #[cfg(test)]

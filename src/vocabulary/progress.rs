@@ -1,0 +1,47 @@
+//! Progress and cancellation: how a long run tells its caller where it is, and how the
+//! caller stops it. The library changes no process-wide state for either: the caller owns
+//! the [`Cancel`] token (the command line sets it from its signal handler).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Told about progress; `()` ignores it.
+pub trait Observer: Send {
+    /// Layer `index` of `count` starts; `size` is its stored size if known.
+    fn layer_start(&mut self, _index: usize, _count: usize, _size: Option<u64>) {}
+    /// `bytes` more of the current layer's blob were read.
+    fn advance(&mut self, _bytes: u64) {}
+    fn layer_done(&mut self, _index: usize) {}
+}
+
+impl Observer for () {}
+
+/// Asks a run to stop: checked between entries and between chunks of a file's content, so a
+/// run stops within a moment, with an `Interrupted` error. Clones share one flag.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// A token nobody has cancelled yet.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Asks every run holding this token (or a clone) to stop. Only stores to an atomic, so
+    /// a signal handler may call it.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// An `Interrupted` error, saying `what` was going on, if the run is to stop.
+    pub fn check(&self, what: impl FnOnce() -> String) -> crate::Result<()> {
+        if self.is_cancelled() {
+            return Err(crate::Error::new(crate::ErrorKind::Interrupted, what()));
+        }
+        Ok(())
+    }
+}
