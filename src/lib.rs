@@ -6,7 +6,7 @@
 //! - [`image`]: recognise the input (docker-archive, OCI layout or archive, stdin), choose the
 //!   image and platform, list its layers with the digests they must have;
 //! - [`layer`]: sniff each layer's compression, decode and hash it, read its tar headers;
-//! - [`merge`]: the whiteout and replacement rules as pure code, with [`merge::spec`], an
+//! - [`merge`]: the whiteout and replacement rules as pure code, with `spec` (feature `spec`), an
 //!   in-memory model of them that the tests hold the real applier to;
 //! - [`fs`]: everything written to the target, confined to it;
 //! - [`apply`]: drives layer entries through the rules into the target;
@@ -22,7 +22,6 @@
 
 pub mod apply;
 pub mod digest;
-pub mod error;
 pub mod fs;
 pub mod image;
 pub mod inspect;
@@ -31,8 +30,12 @@ pub mod list;
 pub mod merge;
 pub mod sink;
 pub mod snapshot;
+#[cfg(feature = "spec")]
+pub mod spec;
 pub mod tar;
 pub mod vocabulary;
+
+pub use vocabulary::error;
 
 use std::io;
 use std::path::Path;

@@ -16,9 +16,9 @@ use nix::sys::stat::{fstatat, Mode};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
-use crate::merge::RelPath;
 use crate::tar::{Kind, Timestamp};
 pub use crate::vocabulary::node::NodeKind;
+use crate::vocabulary::path::RelPath;
 
 /// One path of a tree.
 #[derive(Debug, Clone, PartialEq, Eq)]

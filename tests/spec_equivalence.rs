@@ -109,7 +109,7 @@ fn repair(mut layers: Vec<Vec<E>>, keep_errors: bool) -> Vec<Vec<E>> {
         return layers;
     }
     for _ in 0..64 {
-        let mut s = flatten::merge::spec::Spec::new();
+        let mut s = flatten::spec::Spec::new();
         let failed = layers
             .iter()
             .enumerate()

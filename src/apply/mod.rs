@@ -1,7 +1,7 @@
 //! The applier: writes the merged tree once, each file from the one layer entry whose content
 //! survives.
 //!
-//! 1. **Read, top layer first.** Each entry's header is kept as a [`Record`](crate::merge::plan::Record). A file's content
+//! 1. **Read, top layer first.** Each entry's header is kept as a [`Record`]. A file's content
 //!    is written at its path, with its metadata, unless a layer above (already read) deletes
 //!    or replaces it ([`Upper`]); the bytes of dead files are read past, never written.
 //! 2. **Plan.** The rules run bottom-up over the records alone ([`Plan`]), giving the final

@@ -25,9 +25,9 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags};
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
-use crate::merge::RelPath;
 use crate::tar::{Kind, Meta, SparseMap, Timestamp};
 use crate::vocabulary::path::show;
+use crate::vocabulary::path::RelPath;
 use resolve::Resolver;
 pub use resolve::{Dir, Strategy};
 

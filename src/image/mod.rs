@@ -114,7 +114,7 @@ impl Image {
     }
 
     /// Where the blob of layer `index` lies, if in one file here.
-    pub fn layer_region(&self, index: usize) -> Result<Option<store::Region>> {
+    pub fn layer_region(&self, index: usize) -> Result<Option<crate::layer::region::Region>> {
         let l = &self.layers[index];
         self.store
             .region(&l.path)
@@ -256,6 +256,27 @@ fn diff_ids(config: &ImageConfig, layers: usize) -> Result<Vec<Option<Digest>>> 
         )));
     }
     ids.iter().map(|s| Digest::parse(s).map(Some)).collect()
+}
+
+impl crate::layer::Layers for Image {
+    fn count(&self) -> usize {
+        self.layers.len()
+    }
+    fn open(&self, index: usize) -> Result<Box<dyn std::io::Read + Send + '_>> {
+        self.open_layer(index)
+    }
+    fn layer_ref(&self, index: usize) -> crate::error::LayerRef {
+        Image::layer_ref(self, index)
+    }
+    fn expected(&self, index: usize) -> crate::layer::Expected {
+        self.layers[index].expected.clone()
+    }
+    fn size(&self, index: usize) -> Option<u64> {
+        self.layer_size(index)
+    }
+    fn region(&self, index: usize) -> Result<Option<crate::layer::region::Region>> {
+        self.layer_region(index)
+    }
 }
 
 #[cfg(test)]

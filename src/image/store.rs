@@ -14,17 +14,9 @@ use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
-use crate::merge::RelPath;
+use crate::layer::region::{Region, RegionReader};
 use crate::tar::Kind;
-
-/// Where a file of the image lies: a byte range of a file on this machine. Lets a plain layer
-/// be read with seeks and its file contents copied by the kernel (`copy_file_range`).
-#[derive(Clone, Debug)]
-pub struct Region {
-    pub file: Arc<File>,
-    pub offset: u64,
-    pub len: u64,
-}
+use crate::vocabulary::path::RelPath;
 
 /// Read access to the files of an image.
 pub trait Store: Send + Sync {
@@ -86,7 +78,7 @@ impl TarStore {
             .map_err(|e| Error::io(format!("cannot read archive {name}"), e))?
             .len();
         let mut members = HashMap::new();
-        let mut src = crate::layer::region::RegionReader::new(Region {
+        let mut src = RegionReader::new(Region {
             file: file.clone(),
             offset: 0,
             len,

@@ -5,8 +5,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use crate::error::{IoContext, LayerRef, Result};
-use crate::image::store::Region;
-use crate::layer::region::RegionReader;
+use crate::layer::region::{Region, RegionReader};
 use crate::layer::Expected;
 
 /// The layers of an image, bottom first, as the applier reads them.
@@ -26,27 +25,6 @@ pub trait Layers {
     /// read in place.
     fn region(&self, _index: usize) -> Result<Option<Region>> {
         Ok(None)
-    }
-}
-
-impl Layers for crate::Image {
-    fn count(&self) -> usize {
-        self.layers.len()
-    }
-    fn open(&self, index: usize) -> Result<Box<dyn Read + Send + '_>> {
-        self.open_layer(index)
-    }
-    fn layer_ref(&self, index: usize) -> LayerRef {
-        crate::Image::layer_ref(self, index)
-    }
-    fn expected(&self, index: usize) -> Expected {
-        self.layers[index].expected.clone()
-    }
-    fn size(&self, index: usize) -> Option<u64> {
-        self.layer_size(index)
-    }
-    fn region(&self, index: usize) -> Result<Option<Region>> {
-        self.layer_region(index)
     }
 }
 

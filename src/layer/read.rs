@@ -13,7 +13,7 @@ use super::region::RegionReader;
 use super::{sniff, Compression, Layers, Measured};
 use crate::digest::Tap;
 use crate::error::{Error, ErrorKind, Result};
-use crate::image::store::Region;
+use crate::layer::region::Region;
 use crate::tar::{Archive, Data, Header, Source, Stream};
 use crate::Observer;
 

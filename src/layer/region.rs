@@ -8,9 +8,19 @@
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 
-use crate::image::store::Region;
+use std::fs::File;
+use std::sync::Arc;
 
 const BUFFER: usize = 64 * 1024;
+
+/// Where a file of the image lies: a byte range of a file on this machine. Lets a plain layer
+/// be read with seeks and its file contents copied by the kernel (`copy_file_range`).
+#[derive(Clone, Debug)]
+pub struct Region {
+    pub file: Arc<File>,
+    pub offset: u64,
+    pub len: u64,
+}
 
 /// Reads a [`Region`] with seeks.
 pub struct RegionReader {

@@ -3,12 +3,11 @@
 //! tree ([`plan`]).
 //!
 //! Nothing here touches the disk. [`crate::apply`] asks these modules what to write and
-//! [`crate::fs`] writes it; [`spec`] is an independent, naive in-memory model of the same
+//! [`crate::fs`] writes it; `crate::spec` (feature `spec`) is an independent, naive in-memory model of the same
 //! rules that the property tests hold the plan and the written tree to. The rules are written
 //! out in `docs/semantics.md`.
 
 pub mod plan;
-pub mod spec;
 pub mod upper;
 
 pub use crate::vocabulary::path::RelPath;

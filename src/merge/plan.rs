@@ -2,7 +2,7 @@
 //! headers alone, so that the tree can be written once, each file from the one entry whose
 //! content survives.
 //!
-//! It follows the same rules as [`super::spec`] (the property tests hold it to the spec), but
+//! It follows the same rules as `crate::spec` (the property tests hold it to the spec), but
 //! is built for large images: nodes live in one arena and refer to the layer entries they come
 //! from instead of copying them; names are looked up without allocating; `..` is a parent
 //! link; and every node knows the last layer that touched it or anything below it, so a
@@ -549,7 +549,7 @@ impl<'r> Plan<'r> {
     }
 
     /// Adds, as one more layer, what `docker create` adds to a container (see
-    /// [`super::spec::Spec::add_docker_init`], which states the rules).
+    /// `crate::spec::Spec::add_docker_init`, which states the rules).
     pub fn add_docker_init(&mut self, workdir: Option<&str>) -> Result<()> {
         self.layer += 1;
         for f in super::DOCKER_INIT_FILES {

@@ -111,7 +111,7 @@ pub fn apply_with(
 
 /// What the executable specification makes of `layers`.
 pub fn spec(layers: &[Vec<u8>]) -> Result<Snapshot, String> {
-    let mut s = flatten::merge::spec::Spec::new();
+    let mut s = flatten::spec::Spec::new();
     for l in layers {
         s.apply_layer(&l[..])?;
     }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use super::{classify, Change, RelPath, AUFS_PLNK_DIR};
+use crate::merge::{classify, Change, RelPath, AUFS_PLNK_DIR};
 use crate::snapshot::{Node as SnapNode, NodeKind, Snapshot};
 use crate::tar::{Kind, Meta};
 use crate::vocabulary::path::MAX_SYMLINKS;
@@ -416,7 +416,7 @@ fn push_children<'a>(prefix: &[u8], dir: &'a Dir, pending: &mut Vec<(Vec<u8>, &'
     }
 }
 
-pub use super::Listed;
+pub use crate::merge::Listed;
 
 impl Spec {
     /// The tree in `tar -t` order: depth first, each directory before its contents, names in
@@ -504,7 +504,7 @@ impl Spec {
             size: 0,
             sha256: crate::snapshot::sha256(b""),
         };
-        for f in super::DOCKER_INIT_FILES {
+        for f in crate::merge::DOCKER_INIT_FILES {
             let p = RelPath::parse(f.as_bytes()).map_err(|e| e.to_string())?;
             if self.standing(&p)? != Standing::Dir {
                 self.put(&p, &Kind::File, &bare, empty)?;
@@ -522,7 +522,7 @@ impl Spec {
                 empty,
             )?;
         }
-        for d in super::DOCKER_INIT_DIRS {
+        for d in crate::merge::DOCKER_INIT_DIRS {
             let p = RelPath::parse(d.as_bytes()).map_err(|e| e.to_string())?;
             if self.standing(&p)? != Standing::Dir {
                 self.put(&p, &Kind::Dir, &bare, empty)?;
