@@ -2,15 +2,24 @@
 //! manifest order, bottom to top, whiteouts honoured, so that the result is the tree that
 //! `docker export` of a container made from the image gives.
 //!
-//! The pipeline, one module per step:
+//! The pipeline, one module per step, each importing only from the steps above it
+//! (`docs/architecture.md` draws it):
+//! - [`vocabulary`]: the words every step shares: paths inside the root, node kinds,
+//!   errors, progress and cancellation;
+//! - [`digest`] and [`tar`]: digests, and the one tar reader (every tar form real tools write);
+//! - [`layer`]: one layer: its compression sniffed, decoded and hashed ahead on other threads,
+//!   its entries walked ([`layer::read`], the one reader of layers every command uses);
 //! - [`image`]: recognise the input (docker-archive, OCI layout or archive, stdin), choose the
 //!   image and platform, list its layers with the digests they must have;
-//! - [`layer`]: sniff each layer's compression, decode and hash it, read its tar headers;
-//! - [`merge`]: the whiteout and replacement rules as pure code, with `spec` (feature `spec`), an
-//!   in-memory model of them that the tests hold the real applier to;
-//! - [`fs`]: everything written to the target, confined to it;
-//! - [`apply`]: drives layer entries through the rules into the target;
-//! - [`snapshot`]: a comparable description of a tree, from a directory or a tar.
+//! - [`merge`]: the whiteout and replacement rules as pure code: names, the upper layers'
+//!   marks, the plan of the final tree;
+//! - [`read`]: read once: layers top-down into records and a plan, keeping the content that
+//!   survives;
+//! - [`output`]: a directory ([`output::dir`], through [`fs`], which confines every write to
+//!   the target), a tar stream ([`output::tar`]), a listing ([`output::list`]);
+//! - [`inspect`] and [`snapshot`]: describing an image, and comparing trees (`flatten diff`);
+//! - `spec` (feature `spec`): an in-memory model of the rules that the tests hold the real
+//!   applier to.
 //!
 //! ```no_run
 //! use flatten::{flatten, Input, Options};
@@ -20,15 +29,14 @@
 //! # Ok::<(), flatten::Error>(())
 //! ```
 
-pub mod apply;
 pub mod digest;
 pub mod fs;
 pub mod image;
 pub mod inspect;
 pub mod layer;
-pub mod list;
 pub mod merge;
-pub mod sink;
+pub mod output;
+pub mod read;
 pub mod snapshot;
 #[cfg(feature = "spec")]
 pub mod spec;
@@ -118,13 +126,13 @@ pub fn flatten_image(
             .as_ref()
             .and_then(|c| c.working_dir.clone())
     };
-    let settings = apply::Settings {
+    let settings = read::Settings {
         verify: options.verify,
         strategy: options.strategy,
         docker_export: options.docker_export.then(workdir),
         cancel: options.cancel.clone(),
     };
-    let outcome = apply::apply(image, target, &settings, observer)?;
+    let outcome = output::dir::apply(image, target, &settings, observer)?;
     Ok(Report {
         layers: image.layers.len(),
         entries: outcome.entries,

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use flatten::apply::{apply, InMemory, Outcome, Settings};
+use flatten::output::dir::{apply, InMemory, Outcome, Settings};
 use flatten::snapshot::{Mtime, Snapshot};
 
 /// Applies `layers`, requires the spec's tree, returns what the run did.

@@ -45,15 +45,15 @@ fn entries(data: &[u8]) -> Vec<Vec<E>> {
 fuzz_target!(|data: &[u8]| {
     let layers: Vec<Vec<u8>> = entries(data).iter().map(|l| tarw::tar(l)).collect();
     let sb = sandbox::Sandbox::new();
-    let ok = flatten::apply::apply(
-        &flatten::apply::InMemory::new(&layers).unwrap(),
+    let ok = flatten::output::dir::apply(
+        &flatten::output::dir::InMemory::new(&layers).unwrap(),
         &sb.root(),
         &Default::default(),
         &mut (),
     )
     .is_ok();
     sb.check();
-    let mut spec = flatten::merge::spec::Spec::new();
+    let mut spec = flatten::spec::Spec::new();
     let spec_ok = layers.iter().all(|l| spec.apply_layer(&l[..]).is_ok());
     assert_eq!(ok, spec_ok, "the applier and the spec disagree on accepting the stack");
     if ok {

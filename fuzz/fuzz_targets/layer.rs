@@ -9,8 +9,8 @@ mod sandbox;
 fuzz_target!(|data: &[u8]| {
     let sb = sandbox::Sandbox::new();
     let layers = [data.to_vec()];
-    let _ = flatten::apply::apply(
-        &flatten::apply::InMemory::new(&layers).unwrap(),
+    let _ = flatten::output::dir::apply(
+        &flatten::output::dir::InMemory::new(&layers).unwrap(),
         &sb.root(),
         &Default::default(),
         &mut (),

@@ -327,7 +327,7 @@ fn ls(args: &LsArgs) -> Result<ExitCode> {
         .trim_matches('/')
         .as_bytes()
         .to_vec();
-    let entries: Vec<_> = flatten::list::list(&image, &options)?
+    let entries: Vec<_> = flatten::output::list::list(&image, &options)?
         .into_iter()
         .filter(|e| flatten::vocabulary::path::is_under(&e.path, &prefix))
         .collect();
@@ -355,7 +355,7 @@ fn ls(args: &LsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn listed_type(e: &flatten::list::Listed) -> (&'static str, char) {
+fn listed_type(e: &flatten::output::list::Listed) -> (&'static str, char) {
     use flatten::snapshot::NodeKind;
     match (&e.kind, &e.hardlink_to) {
         (_, Some(_)) => ("hardlink", 'h'),
@@ -369,7 +369,7 @@ fn listed_type(e: &flatten::list::Listed) -> (&'static str, char) {
 }
 
 /// `drwxr-xr-x 0/0        0 2024-01-02 03:04 etc/  [layer 0]`, like `tar -tv`.
-fn listed_line(e: &flatten::list::Listed) -> String {
+fn listed_line(e: &flatten::output::list::Listed) -> String {
     use flatten::snapshot::NodeKind;
     let m = e.meta.mode;
     let (_, t) = listed_type(e);
@@ -420,7 +420,7 @@ fn listed_line(e: &flatten::list::Listed) -> String {
     )
 }
 
-fn listed_json(e: &flatten::list::Listed) -> serde_json::Value {
+fn listed_json(e: &flatten::output::list::Listed) -> serde_json::Value {
     use flatten::snapshot::NodeKind;
     let (kind, _) = listed_type(e);
     let mut v = serde_json::json!({
@@ -568,12 +568,12 @@ fn write_tar_output(
     options.docker_export = docker_export;
     if output.as_os_str() == "-" {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-        flatten::list::write_tar(&image, &options, &mut out)?;
+        flatten::output::tar::write_tar(&image, &options, &mut out)?;
     } else {
         let file = std::fs::File::create(output)
             .map_err(|e| Error::io(format!("cannot create {}", output.display()), e))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        flatten::list::write_tar(&image, &options, &mut out)?;
+        flatten::output::tar::write_tar(&image, &options, &mut out)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -96,12 +96,12 @@ pub fn apply_with(
     layers: &[Vec<u8>],
     strategy: flatten::Strategy,
 ) -> flatten::Result<()> {
-    let settings = flatten::apply::Settings {
+    let settings = flatten::output::dir::Settings {
         strategy,
         ..Default::default()
     };
-    flatten::apply::apply(
-        &flatten::apply::InMemory::new(layers)?,
+    flatten::output::dir::apply(
+        &flatten::output::dir::InMemory::new(layers)?,
         dir,
         &settings,
         &mut (),

@@ -1,34 +1,22 @@
-//! The merged tree of an image without writing it to a directory: the layers read as the
-//! applier reads them and merged by [`crate::merge::plan`], then listed (`ls`) or written
-//! as one tar (`-o`).
+//! The tar output (`-o`): the merged tree as one tar stream, read as for a directory, each
+//! surviving file's bytes copied once (from the spool, or in place without digests).
+//!
+//! Modules: `stream` (the tar format we write, in `docker export`'s order).
+
+mod stream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
-use crate::apply::{self, Keep, Settings, Spool};
 use crate::error::{IoContext, Result};
 use crate::image::Image;
 use crate::layer::read::{plain_region, read_layer, Reading};
 use crate::merge::plan::{Plan, Source};
-pub use crate::merge::Listed;
+use crate::merge::Listed;
+use crate::read::{self, Keep, Settings, Spool};
 use crate::Options;
 
-/// Every path the flattened image would have, in `tar -t` order, with the layer that wrote
-/// it. Built the way the applier builds the tree (headers read top-down, the plan), without
-/// writing anything; file data is seeked past in plain layers unless digests are checked.
-/// `options.verify` and `options.cancel` apply.
-pub fn list(image: &Image, options: &Options) -> Result<Vec<Listed>> {
-    let settings = Settings {
-        verify: options.verify,
-        cancel: options.cancel.clone(),
-        ..Default::default()
-    };
-    let read = apply::read_layers(image, &settings, &mut (), Keep::Nothing)?;
-    let plan = apply::plan(image, &read.records, &read.upper)?;
-    Ok(plan.list())
-}
-
-/// Writes the flattened image to `out` as one tar stream (see [`crate::sink::tar`]). Needs
+/// Writes the flattened image to `out` as one tar stream (see `stream`). Needs
 /// no privileges: owners and devices go into the headers. Layers are read as for a
 /// directory (top-down, then the plan); the content of plain layers is copied from the
 /// archive as the tar is written, and that of compressed layers is spooled to an unlinked
@@ -51,11 +39,11 @@ pub fn write_tar(image: &Image, options: &Options, out: &mut dyn Write) -> Resul
         cancel: options.cancel.clone(),
         ..Default::default()
     };
-    let read = apply::read_layers(image, &settings, &mut (), Keep::Spool(Spool::new(spool)))?;
+    let read = read::read_layers(image, &settings, &mut (), Keep::Spool(Spool::new(spool)))?;
     let Keep::Spool(mut spool) = read.keep else {
         unreachable!("given a spool")
     };
-    let mut plan = apply::plan(image, &read.records, &read.upper)?;
+    let mut plan = read::plan(image, &read.records, &read.upper)?;
     if let Some(workdir) = &settings.docker_export {
         plan.add_docker_init(workdir.as_deref())?;
     }
@@ -84,7 +72,7 @@ pub fn write_tar(image: &Image, options: &Options, out: &mut dyn Write) -> Resul
         };
         copy_range(file, at, r.size, &mut buf, out)
     };
-    crate::sink::tar::write(&listing, docker_export, &mut content, out)
+    stream::write(&listing, docker_export, &mut content, out)
         .ctx(|| "cannot write the tar output".into())
 }
 

@@ -1,39 +1,25 @@
-//! The applier: writes the merged tree once, each file from the one layer entry whose content
-//! survives.
+//! Read once: every output starts here. The layers are read top layer first through the
+//! one reader of layers ([`crate::layer::read`]); each entry's header is kept as a
+//! [`Record`], and a file's content is kept (`Keep`: written at its path, spooled, or not
+//! at all) unless a layer above (already read) deletes or replaces it ([`Upper`]). Then
+//! the rules run bottom-up over the records alone ([`Plan`]), giving the final tree and,
+//! for each file, the entry its content comes from. The outputs ([`crate::output`]) take
+//! it from there.
 //!
-//! 1. **Read, top layer first.** Each entry's header is kept as a [`Record`]. A file's content
-//!    is written at its path, with its metadata, unless a layer above (already read) deletes
-//!    or replaces it ([`Upper`]); the bytes of dead files are read past, never written.
-//! 2. **Plan.** The rules run bottom-up over the records alone ([`Plan`]), giving the final
-//!    tree and, for each file, the entry its content comes from.
-//! 3. **Reconcile.** What step 1 wrote is checked against the plan: files at their final path
-//!    stay; a file needed elsewhere (the path guess of step 1 was wrong, as when a lower layer
-//!    turns a directory into a symlink) waits in a staging directory; anything else is removed.
-//!    A surviving file whose content step 1 skipped (a hardlink kept it alive) is read again
-//!    from its layer into staging. For real images these lists are empty.
-//! 4. **Write the rest**, depth first from the plan: directories, symlinks, devices, fifos,
-//!    hardlinks and staged files, each directory's mode and times after its contents.
-//!
-//! Modules: `read` (step 1, through [`crate::layer::read`], the one reader of layers),
-//! `write` (steps 3 and 4); layers come from [`Layers`];
-//! step 2 is [`crate::merge::plan`].
+//! Modules: `top_down` (the reading and the keeping); the plan is [`crate::merge::plan`].
 
-mod read;
-mod write;
-
-use std::path::Path;
+mod top_down;
 
 use crate::error::Result;
-use crate::fs::{Strategy, Target, Unreproduced};
-pub use crate::layer::{InMemory, Layers};
+use crate::fs::{Strategy, Unreproduced};
+use crate::layer::Layers;
 use crate::merge::plan::{Plan, Record, Source};
 use crate::merge::upper::Upper;
 use crate::Observer;
-use read::Reader;
-pub(crate) use read::{Keep, Spool};
-use write::Writer;
+use top_down::Reader;
+pub(crate) use top_down::{Keep, Spool};
 
-/// How to apply.
+/// How to read (and, for a directory, write).
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     /// Check each layer against the digests the image gives.
@@ -72,37 +58,6 @@ pub(crate) enum Disk {
     Absent,
     Dir,
     File(Source),
-}
-
-/// Applies `layers` into `dir`, an existing empty directory. On error the directory holds
-/// whatever was written up to then.
-pub fn apply(
-    layers: &dyn Layers,
-    dir: &Path,
-    settings: &Settings,
-    observer: &mut dyn Observer,
-) -> Result<Outcome> {
-    let target = Target::open(dir, settings.strategy, settings.cancel.clone())?;
-    let Gathered {
-        keep,
-        upper,
-        mut disk,
-        records,
-        mut out,
-    } = read_layers(layers, settings, observer, Keep::Target(target))?;
-    let Keep::Target(mut target) = keep else {
-        unreachable!("given a target")
-    };
-    let mut plan = plan(layers, &records, &upper)?;
-    if let Some(workdir) = &settings.docker_export {
-        plan.add_docker_init(workdir.as_deref())?;
-    }
-    let mut w = Writer::new(&mut target, &plan, &upper, &mut disk)?;
-    out.moved = w.reconcile()?;
-    out.reread = w.fetch_missing(layers, settings.verify)?;
-    w.write_tree()?;
-    out.unreproduced = target.finish();
-    Ok(out)
 }
 
 /// What step 1 gathered.

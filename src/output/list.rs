@@ -1,0 +1,23 @@
+//! The listing output (`ls`): every path of the merged tree, read as for a directory but
+//! written nowhere.
+
+use crate::error::Result;
+use crate::image::Image;
+pub use crate::merge::Listed;
+use crate::read::{self, Keep, Settings};
+use crate::Options;
+
+/// Every path the flattened image would have, in `tar -t` order, with the layer that wrote
+/// it. Built the way the applier builds the tree (headers read top-down, the plan), without
+/// writing anything; file data is seeked past in plain layers unless digests are checked.
+/// `options.verify` and `options.cancel` apply.
+pub fn list(image: &Image, options: &Options) -> Result<Vec<Listed>> {
+    let settings = Settings {
+        verify: options.verify,
+        cancel: options.cancel.clone(),
+        ..Default::default()
+    };
+    let read = read::read_layers(image, &settings, &mut (), Keep::Nothing)?;
+    let plan = read::plan(image, &read.records, &read.upper)?;
+    Ok(plan.list())
+}

@@ -1,3 +1,0 @@
-//! Where a merged tree goes when it is not a directory.
-
-pub mod tar;
