@@ -126,7 +126,7 @@ pub fn flatten_image(
             .as_ref()
             .and_then(|c| c.working_dir.clone())
     };
-    let settings = read::Settings {
+    let settings = output::dir::Settings {
         verify: options.verify,
         strategy: options.strategy,
         docker_export: options.docker_export.then(workdir),

@@ -25,6 +25,7 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags};
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
+pub use crate::layer::read::Body;
 use crate::tar::{Kind, Meta, SparseMap, Timestamp};
 use crate::vocabulary::path::show;
 use crate::vocabulary::path::RelPath;
@@ -54,20 +55,6 @@ impl Unreproduced {
             self.examples.push(s);
         }
     }
-}
-
-/// Where a new file's content comes from.
-pub enum Body<'a> {
-    /// Read it from a stream (a decoded layer).
-    Stream(&'a mut dyn Read),
-    /// Copy it, in the kernel, from this offset of a file (a plain layer read in place).
-    Range { file: &'a File, offset: u64 },
-    /// A sparse file: its pieces read in order from `pieces`, each written where the map
-    /// says; the holes between them are left as holes.
-    Sparse {
-        map: &'a SparseMap,
-        pieces: &'a mut dyn Read,
-    },
 }
 
 /// A byte range of a file, read with `pread`.

@@ -6,6 +6,7 @@
 //! what is written is what was verified. Only a plain layer read without digests is read
 //! in place, so that its files can be copied by the kernel and dead ones seeked past.
 
+use std::fs::File;
 use std::io::Read;
 
 use super::ahead::{decode_ahead, plain_ahead};
@@ -14,7 +15,7 @@ use super::{sniff, Compression, Layers, Measured};
 use crate::digest::Tap;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layer::region::Region;
-use crate::tar::{Archive, Data, Header, Source, Stream};
+use crate::tar::{Archive, Data, Header, Source, SparseMap, Stream};
 use crate::Observer;
 
 /// How to read a layer.
@@ -41,6 +42,35 @@ pub struct Item<'e> {
     pub in_place: Option<(&'e Region, u64)>,
     /// The content (what the visitor leaves unread is skipped).
     pub data: Data<'e>,
+}
+
+/// Where a new file's content comes from.
+pub enum Body<'a> {
+    /// Read it from a stream (a decoded layer).
+    Stream(&'a mut dyn Read),
+    /// Copy it, in the kernel, from this offset of a file (a plain layer read in place).
+    Range { file: &'a File, offset: u64 },
+    /// A sparse file: its pieces read in order from `pieces`, each written where the map
+    /// says; the holes between them are left as holes.
+    Sparse {
+        map: &'a SparseMap,
+        pieces: &'a mut dyn Read,
+    },
+}
+
+impl<'e> Item<'e> {
+    /// The content as it is best copied: from where it lies when read in place, else from
+    /// the stream (a sparse file's pieces with their map).
+    pub fn body(in_place: Option<(&'e Region, u64)>, data: Data<'e>) -> Body<'e> {
+        match (in_place, data) {
+            (Some((region, at)), _) => Body::Range {
+                file: &region.file,
+                offset: region.offset + at,
+            },
+            (None, Data::Whole(r)) => Body::Stream(r),
+            (None, Data::Sparse { map, pieces }) => Body::Sparse { map, pieces },
+        }
+    }
 }
 
 /// Told of each entry of a layer.

@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::image::Image;
 pub use crate::merge::Listed;
-use crate::read::{self, Keep, Settings};
+use crate::read::{self, Settings};
 use crate::Options;
 
 /// Every path the flattened image would have, in `tar -t` order, with the layer that wrote
@@ -15,9 +15,9 @@ pub fn list(image: &Image, options: &Options) -> Result<Vec<Listed>> {
     let settings = Settings {
         verify: options.verify,
         cancel: options.cancel.clone(),
-        ..Default::default()
+        docker_export: None,
     };
-    let read = read::read_layers(image, &settings, &mut (), Keep::Nothing)?;
+    let read = read::read_layers(image, &settings, &mut (), ())?;
     let plan = read::plan(image, &read.records, &read.upper)?;
     Ok(plan.list())
 }

@@ -1,107 +1,61 @@
-//! Step 1: reading the layers from the top, writing each file whose content no layer above
+//! Step 1: reading the layers from the top, keeping each file whose content no layer above
 //! deletes or replaces.
 
-use std::io::Read;
-
-use super::{Disk, Layers, Outcome};
-use crate::error::{Error, Result};
-use crate::fs::{Body, Target};
-use crate::layer::read::{read_layer, Item, Reading};
+use super::{Counts, Layers};
+use crate::error::Result;
+use crate::layer::read::{read_layer, Body, Item, Reading};
 use crate::layer::Measured;
 use crate::merge::plan::{Record, Source};
 use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
 use crate::merge::{classify, Change, RelPath};
-use crate::tar::{Data, Header, Kind};
+use crate::tar::{Header, Kind};
 use crate::Observer;
 
-/// What step 1 does with the content of the files it reads.
-pub(crate) enum Keep {
-    /// Writes it at its path (directory output).
-    Target(Target),
-    /// Copies it into a spool, by entry (tar output). Plain layers are not copied: their
-    /// content is read in place when the tar is written.
-    Spool(Spool),
-    /// Nothing: only the headers are wanted (a listing).
-    Nothing,
+/// Where step 1 keeps the content of the files that no layer above hides: each output has
+/// its own (the directory writes them at their paths, the tar output spools them, the
+/// listing keeps nothing).
+pub trait Keep {
+    /// Keeps the content of file `h`, named `path` (node `id` of `upper`) by entry `source`.
+    /// Returns whether it was kept; a file not kept is counted as skipped, and an output
+    /// that needs it after all reads it again.
+    fn keep(
+        &mut self,
+        upper: &Upper,
+        id: UpperId,
+        path: &RelPath,
+        h: &Header,
+        source: Source,
+        body: Body<'_>,
+    ) -> Result<bool>;
 }
 
-/// File contents of compressed layers, kept for writing a tar after the plan is made.
-pub(crate) struct Spool {
-    file: std::fs::File,
-    len: u64,
-    at: std::collections::HashMap<Source, u64>,
-}
-
-impl Spool {
-    pub(crate) fn new(file: std::fs::File) -> Spool {
-        Spool {
-            file,
-            len: 0,
-            at: Default::default(),
-        }
-    }
-
-    /// Where the content of `s` is, if kept.
-    pub(crate) fn offset(&self, s: Source) -> Option<u64> {
-        self.at.get(&s).copied()
-    }
-
-    pub(crate) fn file(&self) -> &std::fs::File {
-        &self.file
-    }
-
-    /// Appends the content of `s`, `size` bytes (a sparse file's holes stay holes).
-    pub(crate) fn keep(&mut self, s: Source, size: u64, data: Data<'_>) -> Result<()> {
-        use std::io::{Seek, SeekFrom, Write};
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, &self.file);
-        let mut put = |at: u64, body: &mut dyn Read, len: u64| -> Result<()> {
-            w.seek(SeekFrom::Start(self.len + at))
-                .map_err(|e| Error::io("cannot write the spool", e))?;
-            let n = std::io::copy(&mut body.take(len), &mut w).map_err(|e| {
-                let what = match e.kind() {
-                    std::io::ErrorKind::UnexpectedEof => "cannot read entry data",
-                    _ => "cannot spool entry data",
-                };
-                Error::io(what, e)
-            })?;
-            if n < len {
-                return Err(Error::input(format!(
-                    "the layer ends inside this file: {n} of {len} bytes"
-                )));
-            }
-            Ok(())
-        };
-        match data {
-            Data::Whole(r) => put(0, r, size)?,
-            Data::Sparse { map, pieces } => {
-                for p in &map.pieces {
-                    put(p.offset, pieces, p.len)?;
-                }
-            }
-        }
-        w.flush()
-            .map_err(|e| Error::io("cannot write the spool", e))?;
-        drop(w);
-        self.at.insert(s, self.len);
-        self.len += size;
-        Ok(())
+/// Keeps nothing: only the headers are wanted (a listing).
+impl Keep for () {
+    fn keep(
+        &mut self,
+        _: &Upper,
+        _: UpperId,
+        _: &RelPath,
+        _: &Header,
+        _: Source,
+        _: Body<'_>,
+    ) -> Result<bool> {
+        Ok(false)
     }
 }
 
 /// Step 1: reading layers from the top.
-pub(super) struct Reader {
+pub(super) struct Reader<K> {
     /// Where content goes.
-    pub(super) keep: Keep,
+    pub(super) keep: K,
     pub(super) cancel: crate::Cancel,
     pub(super) upper: Upper,
-    /// What is on disk at each node of `upper`.
-    pub(super) disk: Vec<Disk>,
     pub(super) records: Vec<Vec<Record>>,
     pub(super) export_rules: bool,
-    pub(super) out: Outcome,
+    pub(super) out: Counts,
 }
 
-impl Reader {
+impl<K: Keep> Reader<K> {
     /// Reads layer `index` through the one layer reader, noting each entry and writing (or
     /// spooling) the content of files that no layer above hides.
     pub(super) fn read_layer(
@@ -134,14 +88,7 @@ impl Reader {
             in_place,
             data,
         } = item;
-        let body = match (in_place, data) {
-            (Some((region, at)), _) => Body::Range {
-                file: &region.file,
-                offset: region.offset + at,
-            },
-            (None, Data::Whole(r)) => Body::Stream(r),
-            (None, Data::Sparse { map, pieces }) => Body::Sparse { map, pieces },
-        };
+        let body = Item::body(in_place, data);
         self.out.entries += 1;
         let change = classify(&header.name)?;
         let source = Source {
@@ -192,9 +139,7 @@ impl Reader {
         Ok(record)
     }
 
-    /// Writes a file that no layer above hides, at its path as named, if what is already on
-    /// disk allows it: parents that are directories (or missing), and at the path nothing or
-    /// an earlier entry of the same layer. Returns whether it was written.
+    /// Keeps a file that no layer above hides.
     fn place(
         &mut self,
         id: UpperId,
@@ -203,45 +148,10 @@ impl Reader {
         source: Source,
         body: Body<'_>,
     ) -> Result<bool> {
-        let target = match &mut self.keep {
-            Keep::Target(t) => t,
-            Keep::Spool(spool) => {
-                let data = match body {
-                    // Read in place when the tar is written.
-                    Body::Range { .. } => return Ok(false),
-                    Body::Stream(r) => Data::Whole(r),
-                    Body::Sparse { map, pieces } => Data::Sparse { map, pieces },
-                };
-                spool.keep(source, h.size, data)?;
-                self.out.written += h.size;
-                return Ok(true);
-            }
-            Keep::Nothing => return Ok(false),
-        };
-        if path.is_root() {
-            return Ok(false);
+        let kept = self.keep.keep(&self.upper, id, path, h, source, body)?;
+        if kept {
+            self.out.written += h.size;
         }
-        self.disk.resize(self.upper.len(), Disk::Absent);
-        let mut cur = id;
-        while cur != UPPER_ROOT {
-            cur = self.upper.parent(cur);
-            if let Disk::File(_) = self.disk[cur as usize] {
-                return Ok(false);
-            }
-        }
-        let replace = match self.disk[id as usize] {
-            Disk::Absent => false,
-            Disk::File(s) if s.layer == source.layer => true,
-            Disk::File(_) | Disk::Dir => return Ok(false),
-        };
-        target.write_at(path, &h.meta, h.size, body, replace)?;
-        self.out.written += h.size;
-        self.disk[id as usize] = Disk::File(source);
-        let mut cur = id;
-        while cur != UPPER_ROOT {
-            cur = self.upper.parent(cur);
-            self.disk[cur as usize] = Disk::Dir;
-        }
-        Ok(true)
+        Ok(kept)
     }
 }

@@ -18,11 +18,60 @@ use std::path::Path;
 
 use crate::error::Result;
 use crate::fs::Target;
+use crate::fs::{Strategy, Unreproduced};
+use crate::layer::read::Body;
 pub use crate::layer::{InMemory, Layers};
+use crate::merge::plan::Source;
+use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
+use crate::read::Counts;
 use crate::read::{plan, read_layers, Gathered, Keep};
-pub use crate::read::{Outcome, Settings};
+use crate::tar::Header;
+use crate::vocabulary::path::RelPath;
 use crate::Observer;
 use write::Writer;
+
+/// How to write a directory.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Check each layer against the digests the image gives.
+    pub verify: bool,
+    pub strategy: Strategy,
+    /// Keep only what `docker export` keeps and add what `docker create` adds, with this
+    /// WORKDIR (see `docs/commands.md`).
+    pub docker_export: Option<Option<String>>,
+    /// Stops the run between entries and chunks when cancelled.
+    pub cancel: crate::Cancel,
+}
+
+impl Settings {
+    fn reading(&self) -> crate::read::Settings {
+        crate::read::Settings {
+            verify: self.verify,
+            docker_export: self.docker_export.clone(),
+            cancel: self.cancel.clone(),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub entries: u64,
+    pub whiteouts: u64,
+    /// Uncompressed bytes read from all layers.
+    pub bytes: u64,
+    /// Content bytes written (each surviving file once, unless a guess was wrong).
+    pub written: u64,
+    /// Content bytes of files that upper layers delete or replace, read past unwritten.
+    pub skipped: u64,
+    /// Files written where the names alone placed them, then moved to where the rules put
+    /// them (a path through a lower layer's symlink).
+    pub moved: u64,
+    /// Layers read a second time for content the first reading skipped (a hardlink kept a
+    /// replaced file alive).
+    pub reread: usize,
+    pub unreproduced: Unreproduced,
+}
 
 /// Applies `layers` into `dir`, an existing empty directory. On error the directory holds
 /// whatever was written up to then.
@@ -33,15 +82,33 @@ pub fn apply(
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
     let target = Target::open(dir, settings.strategy, settings.cancel.clone())?;
+    let placer = Placer {
+        target,
+        disk: vec![Disk::Absent],
+    };
     let Gathered {
-        keep,
+        keep: Placer {
+            mut target,
+            mut disk,
+        },
         upper,
-        mut disk,
         records,
-        mut out,
-    } = read_layers(layers, settings, observer, Keep::Target(target))?;
-    let Keep::Target(mut target) = keep else {
-        unreachable!("given a target")
+        out,
+    } = read_layers(layers, &settings.reading(), observer, placer)?;
+    let Counts {
+        entries,
+        whiteouts,
+        bytes,
+        written,
+        skipped,
+    } = out;
+    let mut out = Outcome {
+        entries,
+        whiteouts,
+        bytes,
+        written,
+        skipped,
+        ..Outcome::default()
     };
     let mut plan = plan(layers, &records, &upper)?;
     if let Some(workdir) = &settings.docker_export {
@@ -53,4 +120,58 @@ pub fn apply(
     w.write_tree()?;
     out.unreproduced = target.finish();
     Ok(out)
+}
+
+/// What step 1 left at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Disk {
+    Absent,
+    Dir,
+    File(Source),
+}
+
+/// Keeps a surviving file by writing it at its path as named, if what is already on disk
+/// allows it: parents that are directories (or missing), and at the path nothing or an
+/// earlier entry of the same layer. Where not, the file waits for reconciling.
+struct Placer {
+    target: Target,
+    /// What is on disk at each node of the upper tree.
+    disk: Vec<Disk>,
+}
+
+impl Keep for Placer {
+    fn keep(
+        &mut self,
+        upper: &Upper,
+        id: UpperId,
+        path: &RelPath,
+        h: &Header,
+        source: Source,
+        body: Body<'_>,
+    ) -> Result<bool> {
+        if path.is_root() {
+            return Ok(false);
+        }
+        self.disk.resize(upper.len(), Disk::Absent);
+        let mut cur = id;
+        while cur != UPPER_ROOT {
+            cur = upper.parent(cur);
+            if let Disk::File(_) = self.disk[cur as usize] {
+                return Ok(false);
+            }
+        }
+        let replace = match self.disk[id as usize] {
+            Disk::Absent => false,
+            Disk::File(s) if s.layer == source.layer => true,
+            Disk::File(_) | Disk::Dir => return Ok(false),
+        };
+        self.target.write_at(path, &h.meta, h.size, body, replace)?;
+        self.disk[id as usize] = Disk::File(source);
+        let mut cur = id;
+        while cur != UPPER_ROOT {
+            cur = upper.parent(cur);
+            self.disk[cur as usize] = Disk::Dir;
+        }
+        Ok(true)
+    }
 }

@@ -4,13 +4,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsFd, OwnedFd};
 
+use super::Disk;
 use super::Layers;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::{Body, Target};
 use crate::layer::read::{read_layer, Reading};
 use crate::merge::plan::{NodeKind, Origin, Plan, Source, ROOT};
 use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
-use crate::read::Disk;
 use crate::tar::{Data, Kind};
 use crate::vocabulary::path::{join, show};
 

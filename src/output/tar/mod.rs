@@ -8,13 +8,18 @@ mod stream;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::image::Image;
+use crate::layer::read::Body;
 use crate::layer::read::{plain_region, read_layer, Reading};
 use crate::merge::plan::{Plan, Source};
+use crate::merge::upper::{Upper, UpperId};
 use crate::merge::Listed;
-use crate::read::{self, Keep, Settings, Spool};
+use crate::read::{self, Keep, Settings};
+use crate::tar::{Data, Header};
+use crate::vocabulary::path::RelPath;
 use crate::Options;
+use std::io::Read;
 
 /// Writes the flattened image to `out` as one tar stream (see `stream`). Needs
 /// no privileges: owners and devices go into the headers. Layers are read as for a
@@ -37,12 +42,9 @@ pub fn write_tar(image: &Image, options: &Options, out: &mut dyn Write) -> Resul
         verify,
         docker_export: docker_export.then_some(workdir),
         cancel: options.cancel.clone(),
-        ..Default::default()
     };
-    let read = read::read_layers(image, &settings, &mut (), Keep::Spool(Spool::new(spool)))?;
-    let Keep::Spool(mut spool) = read.keep else {
-        unreachable!("given a spool")
-    };
+    let read = read::read_layers(image, &settings, &mut (), Spool::new(spool))?;
+    let mut spool = read.keep;
     let mut plan = read::plan(image, &read.records, &read.upper)?;
     if let Some(workdir) = &settings.docker_export {
         plan.add_docker_init(workdir.as_deref())?;
@@ -136,4 +138,89 @@ fn spool_missing(
         }
     }
     Ok(())
+}
+
+/// File contents of compressed layers, kept for writing a tar after the plan is made.
+struct Spool {
+    file: std::fs::File,
+    len: u64,
+    at: std::collections::HashMap<Source, u64>,
+}
+
+impl Spool {
+    fn new(file: std::fs::File) -> Spool {
+        Spool {
+            file,
+            len: 0,
+            at: Default::default(),
+        }
+    }
+
+    /// Where the content of `s` is, if kept.
+    fn offset(&self, s: Source) -> Option<u64> {
+        self.at.get(&s).copied()
+    }
+
+    fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+
+    /// Appends the content of `s`, `size` bytes (a sparse file's holes stay holes).
+    fn keep(&mut self, s: Source, size: u64, data: Data<'_>) -> Result<()> {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &self.file);
+        let mut put = |at: u64, body: &mut dyn Read, len: u64| -> Result<()> {
+            w.seek(SeekFrom::Start(self.len + at))
+                .map_err(|e| Error::io("cannot write the spool", e))?;
+            let n = std::io::copy(&mut body.take(len), &mut w).map_err(|e| {
+                let what = match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => "cannot read entry data",
+                    _ => "cannot spool entry data",
+                };
+                Error::io(what, e)
+            })?;
+            if n < len {
+                return Err(Error::input(format!(
+                    "the layer ends inside this file: {n} of {len} bytes"
+                )));
+            }
+            Ok(())
+        };
+        match data {
+            Data::Whole(r) => put(0, r, size)?,
+            Data::Sparse { map, pieces } => {
+                for p in &map.pieces {
+                    put(p.offset, pieces, p.len)?;
+                }
+            }
+        }
+        w.flush()
+            .map_err(|e| Error::io("cannot write the spool", e))?;
+        drop(w);
+        self.at.insert(s, self.len);
+        self.len += size;
+        Ok(())
+    }
+}
+
+/// Spools a surviving file's content; a plain layer's file, read in place, is copied from
+/// there when the tar is written instead.
+impl Keep for Spool {
+    fn keep(
+        &mut self,
+        _: &Upper,
+        _: UpperId,
+        _: &RelPath,
+        h: &Header,
+        source: Source,
+        body: Body<'_>,
+    ) -> Result<bool> {
+        let data = match body {
+            Body::Range { .. } => return Ok(false),
+            Body::Stream(r) => Data::Whole(r),
+            Body::Sparse { map, pieces } => Data::Sparse { map, pieces },
+        };
+        Spool::keep(self, source, h.size, data)?;
+        Ok(true)
+    }
 }
