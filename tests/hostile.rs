@@ -309,7 +309,11 @@ fn deep(depth: usize) -> Vec<E> {
 #[test]
 fn deep_trees_apply_and_are_removed_cleanly() {
     // 4000 levels: paths far beyond PATH_MAX, which openat2 refuses; the walk from the cached
-    // parent handles them, and removal and the final metadata pass do not recurse.
+    // parent handles them, and removal and the final metadata pass do not recurse. They need
+    // a file handle per level, which the library leaves to its caller (the CLI raises it).
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
     let s = Sandbox::new();
     s.apply(&[
         tar(&deep(4000)),

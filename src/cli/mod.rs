@@ -594,6 +594,7 @@ fn run(args: &Args) -> Result<ExitCode> {
     flatten::prepare_target(target)?;
     // From here on an interrupt must not kill us mid-write: stop cleanly and say so.
     install_interrupt_handler();
+    raise_fd_limit();
     let mut bars = Bars::new(args.quiet);
     let report = flatten::flatten_image(&image, target, &options, &mut bars).map_err(|e| {
         bars.clear();
@@ -737,6 +738,17 @@ extern "C" fn on_interrupt(_: libc::c_int) {
 
 /// SIGINT and SIGTERM stop the run between entries so that the error says what state TARGET
 /// is in, instead of dying mid-write.
+/// Deep trees need a file handle per level while they are written: allow as many as we may.
+/// (The library leaves process-wide limits to its caller.)
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
 fn install_interrupt_handler() {
     interrupt_token();
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};

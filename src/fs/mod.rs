@@ -124,14 +124,12 @@ impl Target {
             Mode::empty(),
         )
         .ctx(|| format!("cannot open target {}", path.display()))?;
-        raise_fd_limit();
-        let umask = nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
-        nix::sys::stat::umask(umask);
+        let umask = current_umask();
         Ok(Target {
             res: Resolver::new(root, strategy),
             privileged: Uid::effective().is_root(),
             me: (Uid::effective().as_raw(), Gid::effective().as_raw()),
-            umask: umask.bits(),
+            umask,
             kernel_copy: true,
             cancel,
             unreproduced: Unreproduced::default(),
@@ -603,12 +601,16 @@ pub fn read_dir(
     Ok(out)
 }
 
-/// Deep trees need a handle per level while they are removed: allow as many as we may.
-fn raise_fd_limit() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-        }
-    }
+/// The process umask, read without changing it (setting it to learn it would change it for
+/// every thread for a moment). Where the kernel does not say (before Linux 4.7), every bit
+/// counts as masked: each file then gets an explicit chmod.
+fn current_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o777)
 }
