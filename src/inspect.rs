@@ -59,6 +59,17 @@ pub struct Step {
 
 /// Reads every layer of `image` to describe it, through the same reader as every command.
 /// Stops when `cancel` is cancelled.
+///
+/// ```
+/// use flatten::{inspect, Cancel, Image, Input, Options};
+/// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/example/hello.tar");
+/// let options = Options::default();
+/// let (input, _) = Input::parse(path)?;
+/// let image = Image::open(&input, &options.selector, options.verify)?;
+/// let report = inspect(&image, &Cancel::new())?;
+/// assert!(report.layers.iter().all(|l| l.verified != Some(false)));
+/// # Ok::<(), flatten::Error>(())
+/// ```
 pub fn inspect(image: &Image, cancel: &crate::Cancel) -> Result<Inspection> {
     let mut layers = Vec::with_capacity(image.layers.len());
     for (index, l) in image.layers.iter().enumerate() {

@@ -21,11 +21,19 @@
 //! - `spec` (feature `spec`): an in-memory model of the rules that the tests hold the real
 //!   applier to.
 //!
-//! ```no_run
+//! The entry points: [`flatten()`] (a directory), [`write_tar`] (one tar stream), [`list`]
+//! (the paths, as `ls` shows them) and [`inspect()`] (names, configuration, every layer read
+//! and checked). Each reads the image once, through the same reader.
+//!
+//! ```
 //! use flatten::{flatten, Input, Options};
-//! let (input, _) = Input::parse("image.tar")?;
-//! let report = flatten(&input, "rootfs".as_ref(), &Options::default(), &mut ())?;
-//! println!("{} layers", report.layers);
+//! # let image = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/example/hello.tar");
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let rootfs = dir.path().join("rootfs");
+//! let (input, _) = Input::parse(image)?;
+//! let report = flatten(&input, &rootfs, &Options::default(), &mut ())?;
+//! assert!(rootfs.join("hello.txt").exists());
+//! println!("{} layers, {} entries", report.layers, report.entries);
 //! # Ok::<(), flatten::Error>(())
 //! ```
 
@@ -52,6 +60,9 @@ use std::time::{Duration, Instant};
 pub use error::{Error, ErrorKind, Result};
 pub use fs::{Strategy, Unreproduced};
 pub use image::{Image, Input, Platform, Selector};
+pub use inspect::inspect;
+pub use output::list::list;
+pub use output::tar::write_tar;
 pub use vocabulary::progress::{Cancel, Observer};
 
 use error::IoContext;

@@ -29,6 +29,18 @@ use std::io::Read;
 /// `docker_export`, the result is what `docker export` of a new container made from the
 /// image gives: what `docker create` adds, whole-second mtimes, only `security.capability`
 /// among xattrs. `options.verify`, `options.docker_export` and `options.cancel` apply.
+///
+/// ```
+/// use flatten::{write_tar, Image, Input, Options};
+/// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/example/hello.tar");
+/// let options = Options::default();
+/// let (input, _) = Input::parse(path)?;
+/// let image = Image::open(&input, &options.selector, options.verify)?;
+/// let mut tar = Vec::new();
+/// write_tar(&image, &options, &mut tar)?;
+/// assert_eq!(tar.len() % 512, 0);
+/// # Ok::<(), flatten::Error>(())
+/// ```
 pub fn write_tar(image: &Image, options: &Options, out: &mut dyn Write) -> Result<()> {
     let (verify, docker_export) = (options.verify, options.docker_export);
     let spool =
