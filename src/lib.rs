@@ -17,7 +17,7 @@
 //!   survives;
 //! - [`output`]: a directory ([`output::dir`], through [`fs`], which confines every write to
 //!   the target), a tar stream ([`output::tar`]), a listing ([`output::list`]);
-//! - [`inspect`] and [`snapshot`]: describing an image, and comparing trees (`flatten diff`);
+//! - [`mod@inspect`] and [`snapshot`]: describing an image, and comparing trees (`flatten diff`);
 //! - `spec` (feature `spec`): an in-memory model of the rules that the tests hold the real
 //!   applier to.
 //!
