@@ -67,8 +67,10 @@ pub use vocabulary::progress::{Cancel, Observer};
 
 use error::IoContext;
 
-/// How to flatten.
+/// How to flatten. Start from [`Options::default`] and set what differs: fields may be
+/// added.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     pub selector: Selector,
     /// Check every digest the image names (on by default).
@@ -79,6 +81,20 @@ pub struct Options {
     pub docker_export: bool,
     /// Stops the run when cancelled (from a signal handler, another thread).
     pub cancel: Cancel,
+}
+
+impl Options {
+    /// These options, choosing the image and platform by `selector`.
+    pub fn selector(mut self, selector: Selector) -> Self {
+        self.selector = selector;
+        self
+    }
+
+    /// These options, checking digests or not.
+    pub fn verify(mut self, verify: bool) -> Self {
+        self.verify = verify;
+        self
+    }
 }
 
 impl Default for Options {
@@ -95,6 +111,7 @@ impl Default for Options {
 
 /// What a run did.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Report {
     pub layers: usize,
     pub entries: u64,

@@ -161,8 +161,7 @@ impl Snapshot {
         }
         let file = std::fs::File::open(path).ctx(|| format!("cannot open {}", path.display()))?;
         let decoded = crate::layer::Decoded::new(Box::new(file), &Default::default())?;
-        Snapshot::from_tar(decoded.into_reader())
-            .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e)))
+        Snapshot::from_tar(decoded.into_reader()).map_err(|e| e.context(path.display().to_string()))
     }
 
     /// Describes the tree a tar stream holds, applied naively in order (no whiteouts: for

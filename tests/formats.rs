@@ -240,13 +240,10 @@ fn docker_25_layout_with_index_and_manifest_json() {
         "docker-archive:{}:app:1",
         s(&d.path().join("d25.tar"))
     ));
-    let o = Options {
-        selector: Selector {
-            image: Some("app:1".into()),
-            platform: None,
-        },
-        ..Options::default()
-    };
+    let o = Options::default().selector(Selector {
+        image: Some("app:1".into()),
+        platform: None,
+    });
     expect_tree(
         &flat(s(&d.path().join("d25.tar")), &o)
             .unwrap()
@@ -299,13 +296,10 @@ fn multi_platform_index_picks_the_host_or_the_asked_platform() {
         flat_ok(s(d.path()));
     }
     for p in ["linux/arm64", "linux/arm64/v8"] {
-        let o = Options {
-            selector: Selector {
-                image: None,
-                platform: Some(Platform::parse(p).unwrap()),
-            },
-            ..Options::default()
-        };
+        let o = Options::default().selector(Selector {
+            image: None,
+            platform: Some(Platform::parse(p).unwrap()),
+        });
         let out = flat(s(d.path()), &o).unwrap();
         assert_eq!(
             paths(&Snapshot::from_dir(&out.path().join("root")).unwrap()),
@@ -313,13 +307,10 @@ fn multi_platform_index_picks_the_host_or_the_asked_platform() {
             "{p}"
         );
     }
-    let o = Options {
-        selector: Selector {
-            image: None,
-            platform: Some(Platform::parse("linux/s390x").unwrap()),
-        },
-        ..Options::default()
-    };
+    let o = Options::default().selector(Selector {
+        image: None,
+        platform: Some(Platform::parse("linux/s390x").unwrap()),
+    });
     let err = flat(s(d.path()), &o).unwrap_err().to_string();
     assert!(
         err.contains("linux/amd64")
@@ -328,13 +319,10 @@ fn multi_platform_index_picks_the_host_or_the_asked_platform() {
         "{err}"
     );
     // An attestation is never chosen, even when asked for.
-    let o = Options {
-        selector: Selector {
-            image: None,
-            platform: Some(Platform::parse("unknown/unknown").unwrap()),
-        },
-        ..Options::default()
-    };
+    let o = Options::default().selector(Selector {
+        image: None,
+        platform: Some(Platform::parse("unknown/unknown").unwrap()),
+    });
     assert!(flat(s(d.path()), &o).is_err());
 }
 
@@ -359,12 +347,11 @@ fn several_images_need_a_choice_and_the_error_lists_them() {
         err.to_string().contains("@0 one") && err.to_string().contains("@1 two"),
         "{err}"
     );
-    let pick = |r: &str| Options {
-        selector: Selector {
+    let pick = |r: &str| {
+        Options::default().selector(Selector {
             image: Some(r.into()),
             platform: None,
-        },
-        ..Options::default()
+        })
     };
     expect_tree(&flat(s(d.path()), &pick("one")).unwrap().path().join("root"));
     let out = flat(s(d.path()), &pick("@1")).unwrap();
@@ -397,10 +384,7 @@ fn layer_digest_mismatch_names_the_layer_and_no_verify_skips_it() {
         msg.starts_with("layer 1 (sha256:") && msg.contains("mismatch"),
         "{msg}"
     );
-    let o = Options {
-        verify: false,
-        ..Options::default()
-    };
+    let o = Options::default().verify(false);
     flat(s(d.path()), &o).unwrap();
 }
 

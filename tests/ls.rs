@@ -36,12 +36,10 @@ fn check(image: &str, reference: Option<&str>) {
         .collect();
     let out = tmp();
     let (input, r) = Input::parse(image).unwrap();
-    let opts = Options {
-        selector: Selector {
-            image: reference.map(str::to_owned).or(r),
-            platform: None,
-        },
-        ..Options::default()
+    let mut opts = Options::default();
+    opts.selector = Selector {
+        image: reference.map(str::to_owned).or(r),
+        platform: None,
     };
     flatten::flatten(&input, &out.path().join("root"), &opts, &mut ()).unwrap();
     let snap = Snapshot::from_dir(&out.path().join("root")).unwrap();

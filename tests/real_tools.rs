@@ -25,12 +25,10 @@ fn flatten_to_snapshot(input: &str, image: Option<&str>) -> Snapshot {
 fn flatten_for(input: &str, image: Option<&str>, platform: Option<&str>) -> Snapshot {
     let out = tmp();
     let (input, r) = Input::parse(input).unwrap();
-    let opts = Options {
-        selector: Selector {
-            image: image.map(str::to_owned).or(r),
-            platform: platform.map(|p| flatten::Platform::parse(p).unwrap()),
-        },
-        ..Options::default()
+    let mut opts = Options::default();
+    opts.selector = Selector {
+        image: image.map(str::to_owned).or(r),
+        platform: platform.map(|p| flatten::Platform::parse(p).unwrap()),
     };
     let root = out.path().join("root");
     flatten::flatten(&input, &root, &opts, &mut ()).unwrap_or_else(|e| panic!("{e}"));

@@ -134,16 +134,14 @@ impl Choice {
             }
             (a, b) => a.clone().or(b),
         };
-        let options = Options {
-            selector: Selector {
-                image: image_ref,
-                platform: self.platform.clone(),
-            },
-            verify: !self.no_verify,
-            strategy: strategy_from_env(),
-            docker_export: false,
-            cancel: interrupt_token(),
+        let mut options = Options::default();
+        options.selector = Selector {
+            image: image_ref,
+            platform: self.platform.clone(),
         };
+        options.verify = !self.no_verify;
+        options.strategy = strategy_from_env();
+        options.cancel = interrupt_token();
         let image = Image::open(&input, &options.selector, options.verify)?;
         Ok((image, options))
     }

@@ -23,7 +23,7 @@ pub struct Entry {
 pub fn candidates(store: &dyn Store) -> Result<Vec<Candidate>> {
     let raw = store.read_small("manifest.json", JSON_LIMIT)?;
     let entries: Vec<Entry> = serde_json::from_slice(&raw)
-        .map_err(|e| Error::input(format!("manifest.json is malformed: {e}")))?;
+        .map_err(|e| Error::caused(crate::ErrorKind::Input, "manifest.json is malformed", e))?;
     Ok(entries
         .into_iter()
         .map(|e| {

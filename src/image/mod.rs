@@ -238,7 +238,7 @@ fn same_reference(a: &str, b: &str) -> bool {
 
 fn parse_config(raw: &[u8]) -> Result<(ImageConfig, Digest)> {
     let config: ImageConfig = serde_json::from_slice(raw)
-        .map_err(|e| Error::input(format!("image config is malformed: {e}")))?;
+        .map_err(|e| Error::caused(crate::ErrorKind::Input, "image config is malformed", e))?;
     Ok((config, sha256_of(raw)))
 }
 

@@ -73,7 +73,7 @@ struct AnyManifest {
 pub fn candidates(store: &dyn Store) -> Result<Vec<Candidate>> {
     let raw = store.read_small("index.json", JSON_LIMIT)?;
     let index: AnyManifest = serde_json::from_slice(&raw)
-        .map_err(|e| Error::input(format!("index.json is malformed: {e}")))?;
+        .map_err(|e| Error::caused(ErrorKind::Input, "index.json is malformed", e))?;
     let descs: Vec<Descriptor> = index
         .manifests
         .ok_or_else(|| Error::input("index.json has no manifests"))?
@@ -193,8 +193,13 @@ fn pick(
             }
         }
         let (digest, raw) = read_blob(store, d, verify)?;
-        let m: AnyManifest = serde_json::from_slice(&raw)
-            .map_err(|e| Error::input(format!("manifest {digest} is malformed: {e}")))?;
+        let m: AnyManifest = serde_json::from_slice(&raw).map_err(|e| {
+            Error::caused(
+                ErrorKind::Input,
+                format!("manifest {digest} is malformed"),
+                e,
+            )
+        })?;
         if let Some(children) = m.manifests {
             if let Some(r) = pick(store, &children, want, explicit, verify, depth + 1, seen)? {
                 return Ok(Some(r));

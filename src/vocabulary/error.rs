@@ -6,6 +6,7 @@ use std::io;
 
 /// What went wrong, broadly; decides the exit code of the command-line tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The command line or the options do not make sense (exit 2).
     Usage,
@@ -53,7 +54,8 @@ pub struct Error {
     message: String,
     layer: Option<LayerRef>,
     entry: Option<String>,
-    source: Option<io::Error>,
+    /// What caused it, kept whole (an OS error, a JSON parser's), not flattened to text.
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -89,7 +91,34 @@ impl Error {
             message: what.into(),
             layer: None,
             entry: None,
-            source: Some(source),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// `what` went wrong because of `source`, which is kept as this error's source.
+    pub fn caused(
+        kind: ErrorKind,
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error {
+            kind,
+            message: what.into(),
+            layer: None,
+            entry: None,
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// This error as the cause of a wider one, `what` (shown `what: this error`), of the
+    /// same kind.
+    pub fn context(self, what: impl Into<String>) -> Self {
+        Error {
+            kind: self.kind,
+            message: what.into(),
+            layer: None,
+            entry: None,
+            source: Some(Box::new(self)),
         }
     }
 
@@ -133,7 +162,7 @@ impl Error {
 
     /// The underlying OS error, if any.
     pub fn io_error(&self) -> Option<&io::Error> {
-        self.source.as_ref()
+        self.source.as_ref()?.downcast_ref()
     }
 }
 
@@ -156,7 +185,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source
-            .as_ref()
+            .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
