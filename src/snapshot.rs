@@ -4,9 +4,8 @@
 //! can be compared entry by entry.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::CString;
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -423,26 +422,16 @@ fn minor(dev: u64) -> u32 {
 /// symlink followed).
 fn read_xattrs(dir: BorrowedFd<'_>, name: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
     let mut out = BTreeMap::new();
-    let mut p = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
-    p.extend_from_slice(name);
-    let c = CString::new(p).map_err(|_| Error::input("NUL in path"))?;
-    let mut names = vec![0u8; 4096];
-    let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
-    if n < 0 {
+    let Ok(names) = crate::fs::xattr::list_at(dir, name) else {
         return Ok(out); // not supported here: nothing to compare
-    }
-    names.truncate(n as usize);
-    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        if name == b"security.selinux" {
+    };
+    for attr in names {
+        if attr == b"security.selinux" {
             continue;
         }
-        let cn = CString::new(name).map_err(|_| Error::input("NUL in xattr name"))?;
-        let mut val = vec![0u8; 65536];
-        let m =
-            unsafe { libc::lgetxattr(c.as_ptr(), cn.as_ptr(), val.as_mut_ptr().cast(), val.len()) };
-        if m >= 0 {
-            val.truncate(m as usize);
-            out.insert(name.to_vec(), val);
+        // One removed in between is simply not there.
+        if let Ok(value) = crate::fs::xattr::get_at(dir, name, &attr) {
+            out.insert(attr, value);
         }
     }
     Ok(out)

@@ -1,76 +1,90 @@
-//! Extended attributes through raw libc calls (nix has no wrapper for them).
+//! Extended attributes, through rustix: set on an open file or on a name inside a directory
+//! handle, listed and read back (to compare trees), removed. Names and values are bytes; a
+//! value may be empty or hold any byte.
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-fn cstr(b: &[u8]) -> io::Result<CString> {
-    CString::new(b).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-}
+use rustix::fs::XattrFlags;
 
-fn check(r: libc::c_int) -> io::Result<()> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+/// `/proc/self/fd/N/name`: `name` inside directory `dir`, reached through the handle, never
+/// through a path walk; the `l*` calls do not follow it if it is a symlink.
+fn at(dir: BorrowedFd<'_>, name: &[u8]) -> Vec<u8> {
+    let mut p = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
+    p.extend_from_slice(name);
+    p
 }
 
 /// Sets an attribute on an open file or directory.
 pub fn fset(fd: BorrowedFd<'_>, name: &[u8], value: &[u8]) -> io::Result<()> {
-    let n = cstr(name)?;
-    check(unsafe {
-        libc::fsetxattr(
-            fd.as_raw_fd(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    })
+    Ok(rustix::fs::fsetxattr(fd, name, value, XattrFlags::empty())?)
 }
 
-/// Sets an attribute on `name` inside directory `dir` without following a final symlink:
-/// `/proc/self/fd/N/name` reaches it through the directory handle, never through a path walk.
+/// Sets an attribute on `name` inside directory `dir` without following a final symlink.
 pub fn set_at(dir: BorrowedFd<'_>, name: &[u8], attr: &[u8], value: &[u8]) -> io::Result<()> {
-    let mut p = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
-    p.extend_from_slice(name);
-    let p = cstr(&p)?;
-    let n = cstr(attr)?;
-    check(unsafe {
-        libc::lsetxattr(
-            p.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    })
+    Ok(rustix::fs::lsetxattr(
+        at(dir, name).as_slice(),
+        attr,
+        value,
+        XattrFlags::empty(),
+    )?)
+}
+
+/// Removes an attribute from an open file.
+pub fn fremove(fd: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+    Ok(rustix::fs::fremovexattr(fd, name)?)
 }
 
 /// Lists the attribute names of an open file.
 pub fn flist(fd: BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
-    let mut buf = vec![0u8; 1024];
+    let list = sized(
+        || rustix::fs::flistxattr_query(fd),
+        |buf| rustix::fs::flistxattr(fd, buf),
+    )?;
+    Ok(names(&list))
+}
+
+/// Lists the attribute names of `name` inside directory `dir` (a symlink's own).
+pub fn list_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<Vec<u8>>> {
+    let path = at(dir, name);
+    let list = sized(
+        || rustix::fs::llistxattr_query(path.as_slice()),
+        |buf| rustix::fs::llistxattr(path.as_slice(), buf),
+    )?;
+    Ok(names(&list))
+}
+
+/// The value of attribute `attr` of `name` inside directory `dir` (a symlink's own).
+pub fn get_at(dir: BorrowedFd<'_>, name: &[u8], attr: &[u8]) -> io::Result<Vec<u8>> {
+    let path = at(dir, name);
+    sized(
+        || rustix::fs::lgetxattr_query(path.as_slice(), attr),
+        |buf| rustix::fs::lgetxattr(path.as_slice(), attr, buf),
+    )
+}
+
+/// Asks the size, then reads into a buffer of it; again if it grew in between.
+fn sized(
+    query: impl Fn() -> rustix::io::Result<usize>,
+    read: impl Fn(&mut [u8]) -> rustix::io::Result<usize>,
+) -> io::Result<Vec<u8>> {
     loop {
-        let r = unsafe { libc::flistxattr(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if r >= 0 {
-            buf.truncate(r as usize);
-            return Ok(buf
-                .split(|&b| b == 0)
-                .filter(|n| !n.is_empty())
-                .map(<[u8]>::to_vec)
-                .collect());
+        let mut buf = vec![0u8; query()?];
+        match read(&mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            Err(rustix::io::Errno::RANGE) => continue,
+            Err(e) => return Err(e.into()),
         }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::ERANGE) && buf.len() < (1 << 20) {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        return Err(e);
     }
 }
 
-pub fn fremove(fd: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
-    let n = cstr(name)?;
-    check(unsafe { libc::fremovexattr(fd.as_raw_fd(), n.as_ptr()) })
+/// The names of a NUL-separated list.
+fn names(list: &[u8]) -> Vec<Vec<u8>> {
+    list.split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
 }
