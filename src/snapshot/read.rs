@@ -1,7 +1,4 @@
-//! A comparable description of a filesystem tree: every path with its type, metadata, content
-//! digest, link target, device numbers, hardlink group and xattrs. Made from a directory, a tar
-//! stream (a `docker export`, `umoci` output) or the in-memory specification, so that any two
-//! can be compared entry by entry.
+//! Describing a tree: from a directory (never following a symlink) or from a tar stream.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -11,45 +8,12 @@ use std::path::Path;
 
 use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{fstatat, Mode};
-
 use sha2::{Digest as _, Sha256};
 
+use super::{Node, NodeKind, Snapshot};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::tar::{Kind, Timestamp};
-pub use crate::vocabulary::node::NodeKind;
 use crate::vocabulary::path::RelPath;
-
-/// One path of a tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    pub kind: NodeKind,
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub mtime: Timestamp,
-    pub xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
-    /// The smallest path of this node's hardlink group, when it has more than one name.
-    pub link_group: Option<Vec<u8>>,
-}
-
-/// A whole tree, by path (relative, no leading slash; the root itself is not included).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    pub nodes: BTreeMap<Vec<u8>, Node>,
-}
-
-/// How to compare modification times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mtime {
-    #[default]
-    Exact,
-    Seconds,
-    Ignore,
-}
-
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(data).into()
-}
 
 impl Snapshot {
     /// Describes the tree under `root` (never following symlinks). Directories are opened
@@ -228,186 +192,6 @@ impl Snapshot {
         snap.set_groups(groups.into_values());
         Ok(snap)
     }
-
-    /// Marks each group of names of one inode with the group's smallest path.
-    pub fn set_groups(&mut self, groups: impl IntoIterator<Item = Vec<Vec<u8>>>) {
-        for mut g in groups {
-            g.retain(|p| self.nodes.contains_key(p));
-            g.sort();
-            g.dedup();
-            if g.len() < 2 {
-                continue;
-            }
-            let first = g[0].clone();
-            for p in g {
-                if let Some(n) = self.nodes.get_mut(&p) {
-                    n.link_group = Some(first.clone());
-                }
-            }
-        }
-    }
-
-    /// Every difference between `self` (left) and `other` (right), one line each, by path.
-    pub fn diff(&self, other: &Snapshot, mtime: Mtime) -> Vec<String> {
-        self.diff_with(
-            other,
-            &DiffOptions {
-                mtime,
-                ..DiffOptions::default()
-            },
-        )
-    }
-
-    /// Every difference between `self` (A) and `other` (B), one line each, in path order:
-    /// `/path: what differs (A vs B)`.
-    pub fn diff_with(&self, other: &Snapshot, opts: &DiffOptions) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut keys: Vec<&Vec<u8>> = self.nodes.keys().chain(other.nodes.keys()).collect();
-        keys.sort();
-        keys.dedup();
-        for k in keys {
-            if opts.ignores(k) {
-                continue;
-            }
-            let p = show(k);
-            let one_sided_ok = opts
-                .ignore_if_one_sided
-                .iter()
-                .any(|i| i.as_bytes() == k.as_slice());
-            let (a, b) = match (self.nodes.get(k), other.nodes.get(k)) {
-                (Some(a), Some(b)) => (a, b),
-                _ if one_sided_ok => continue,
-                (Some(a), None) => {
-                    out.push(format!("{p}: only in A ({})", a.kind.name()));
-                    continue;
-                }
-                (None, Some(b)) => {
-                    out.push(format!("{p}: only in B ({})", b.kind.name()));
-                    continue;
-                }
-                (None, None) => continue,
-            };
-            match (&a.kind, &b.kind) {
-                (x, y) if x == y => {}
-                (NodeKind::File { size: sa, .. }, NodeKind::File { size: sb, .. }) => {
-                    out.push(format!("{p}: content differs (size {sa} vs {sb})"))
-                }
-                (NodeKind::Symlink(x), NodeKind::Symlink(y)) => out.push(format!(
-                    "{p}: symlink target {:?} vs {:?}",
-                    String::from_utf8_lossy(x),
-                    String::from_utf8_lossy(y)
-                )),
-                (NodeKind::CharDevice(a1, a2), NodeKind::CharDevice(b1, b2))
-                | (NodeKind::BlockDevice(a1, a2), NodeKind::BlockDevice(b1, b2)) => {
-                    out.push(format!("{p}: device {a1}:{a2} vs {b1}:{b2}"))
-                }
-                (x, y) => out.push(format!("{p}: type {} vs {}", x.name(), y.name())),
-            }
-            // Symlink permissions mean nothing on Linux and differ between filesystems.
-            let symlink =
-                matches!(a.kind, NodeKind::Symlink(_)) || matches!(b.kind, NodeKind::Symlink(_));
-            if a.mode != b.mode && !symlink {
-                out.push(format!("{p}: mode {:04o} vs {:04o}", a.mode, b.mode));
-            }
-            if (a.uid, a.gid) != (b.uid, b.gid) {
-                out.push(format!(
-                    "{p}: owner {}:{} vs {}:{}",
-                    a.uid, a.gid, b.uid, b.gid
-                ));
-            }
-            let mtime_differs = match opts.mtime {
-                Mtime::Exact => a.mtime != b.mtime,
-                Mtime::Seconds => a.mtime.secs != b.mtime.secs,
-                Mtime::Ignore => false,
-            };
-            if mtime_differs
-                && !opts
-                    .ignore_mtime_of
-                    .iter()
-                    .any(|m| m.as_bytes() == k.as_slice())
-            {
-                out.push(format!("{p}: mtime {} vs {}", a.mtime, b.mtime));
-            }
-            if a.xattrs != b.xattrs {
-                let names = |x: &BTreeMap<Vec<u8>, Vec<u8>>| {
-                    x.keys()
-                        .map(|n| String::from_utf8_lossy(n).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                };
-                let what = if a.xattrs.keys().eq(b.xattrs.keys()) {
-                    "xattr values differ"
-                } else {
-                    "xattrs"
-                };
-                out.push(format!(
-                    "{p}: {what} ({} vs {})",
-                    names(&a.xattrs),
-                    names(&b.xattrs)
-                ));
-            }
-            if a.link_group != b.link_group {
-                let g = |x: &Option<Vec<u8>>| x.as_deref().map_or_else(|| "none".to_owned(), show);
-                out.push(format!(
-                    "{p}: hardlinked with {} vs {}",
-                    g(&a.link_group),
-                    g(&b.link_group)
-                ));
-            }
-        }
-        out
-    }
-}
-
-/// What a comparison leaves out.
-#[derive(Debug, Clone, Default)]
-pub struct DiffOptions {
-    pub mtime: Mtime,
-    /// Paths (without leading `/`) ignored with everything below them.
-    pub ignore: Vec<String>,
-    /// Paths whose mtime alone is not compared.
-    pub ignore_mtime_of: Vec<String>,
-    /// Paths ignored when only one side has them.
-    pub ignore_if_one_sided: Vec<String>,
-}
-
-/// What `docker create` adds to a container (moby's init layer), which `docker export`
-/// includes and an image does not.
-pub fn docker_init_paths() -> Vec<&'static str> {
-    use crate::merge::{DOCKER_INIT_DIRS, DOCKER_INIT_FILES, DOCKER_INIT_MTAB};
-    let mut v: Vec<&str> = DOCKER_INIT_FILES
-        .iter()
-        .chain(DOCKER_INIT_DIRS)
-        .copied()
-        .collect();
-    v.push(DOCKER_INIT_MTAB.0);
-    v
-}
-
-impl DiffOptions {
-    /// Leaves out what the container runtime adds (and the mtimes of the directories it
-    /// adds to: `/`, `/dev`, `/etc`); `/dev` itself only when one side lacks it.
-    pub fn ignore_docker_init(&mut self) {
-        self.ignore
-            .extend(docker_init_paths().iter().map(|p| p.to_string()));
-        self.ignore_mtime_of
-            .extend(["dev", "etc"].map(str::to_owned));
-        self.ignore_if_one_sided.push("dev".to_owned());
-    }
-
-    fn ignores(&self, path: &[u8]) -> bool {
-        self.ignore
-            .iter()
-            .any(|i| resolve_under(path, i.trim_matches('/').as_bytes()))
-    }
-}
-
-fn resolve_under(path: &[u8], prefix: &[u8]) -> bool {
-    crate::vocabulary::path::is_under(path, prefix)
-}
-
-fn show(p: &[u8]) -> String {
-    format!("/{}", String::from_utf8_lossy(p))
 }
 
 fn major(dev: u64) -> u32 {
