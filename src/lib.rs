@@ -7,15 +7,15 @@
 //! - [`vocabulary`]: the words every step shares: paths inside the root, node kinds,
 //!   errors, progress and cancellation;
 //! - [`digest`] and [`tar`]: digests, and the one tar reader (every tar form real tools write);
-//! - [`layer`]: one layer: its compression sniffed, decoded and hashed ahead on other threads,
-//!   its entries walked ([`layer::read`], the one reader of layers every command uses);
-//! - [`image`]: recognise the input (docker-archive, OCI layout or archive, stdin), choose the
+//! - `layer`: one layer: its compression sniffed, decoded and hashed ahead on other threads,
+//!   its entries walked (`layer::read`, the one reader of layers every command uses);
+//! - `image`: recognise the input (docker-archive, OCI layout or archive, stdin), choose the
 //!   image and platform, list its layers with the digests they must have;
-//! - [`merge`]: the whiteout and replacement rules as pure code: names, the upper layers'
+//! - `merge`: the whiteout and replacement rules as pure code: names, the upper layers'
 //!   marks, the plan of the final tree;
-//! - [`read`]: read once: layers top-down into records and a plan, keeping the content that
+//! - `read`: read once: layers top-down into records and a plan, keeping the content that
 //!   survives;
-//! - [`output`]: a directory ([`output::dir`], through [`fs`], which confines every write to
+//! - [`output`]: a directory ([`output::dir`], through `fs`, which confines every write to
 //!   the target), a tar stream ([`output::tar`]), a listing ([`output::list`]);
 //! - [`mod@inspect`] and [`snapshot`]: describing an image, and comparing trees (`flatten diff`);
 //! - `spec` (feature `spec`): an in-memory model of the rules that the tests hold the real
@@ -38,13 +38,13 @@
 //! ```
 
 pub mod digest;
-pub mod fs;
-pub mod image;
+mod fs;
+mod image;
 pub mod inspect;
-pub mod layer;
-pub mod merge;
+mod layer;
+mod merge;
 pub mod output;
-pub mod read;
+mod read;
 pub mod snapshot;
 #[cfg(feature = "spec")]
 pub mod spec;
@@ -53,17 +53,20 @@ pub mod vocabulary;
 
 pub use vocabulary::error;
 
-use std::io;
-use std::path::Path;
-use std::time::{Duration, Instant};
-
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, LayerRef, Result};
 pub use fs::{Strategy, Unreproduced};
+pub use image::config::RunConfig;
 pub use image::{Image, Input, Platform, Selector};
 pub use inspect::inspect;
+pub use layer::Layers;
+pub use merge::Listed;
 pub use output::list::list;
 pub use output::tar::write_tar;
 pub use vocabulary::progress::{Cancel, Observer};
+
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use error::IoContext;
 

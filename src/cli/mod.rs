@@ -10,9 +10,9 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use flatten::error::ErrorKind;
-use flatten::image::{Image, Input, Platform, Selector};
 use flatten::snapshot::{DiffOptions, Mtime, Snapshot};
 use flatten::{Error, Observer, Options, Report, Result, Strategy};
+use flatten::{Image, Input, Platform, Selector};
 use std::io::Write;
 
 const AFTER_HELP: &str = "\

@@ -137,11 +137,6 @@ impl Target {
         })
     }
 
-    /// True when owners and device nodes can be reproduced.
-    pub fn privileged(&self) -> bool {
-        self.privileged
-    }
-
     /// The root directory, opened for reading and metadata changes.
     pub fn open_root(&self) -> Result<OwnedFd> {
         open_dir_rw(self.res.root().fd(), b".").ctx(|| "cannot open the target".into())

@@ -1,5 +1,5 @@
 //! Extended attributes, through rustix: set on an open file or on a name inside a directory
-//! handle, listed and read back (to compare trees), removed. Names and values are bytes; a
+//! handle, listed and read back (to compare trees). Names and values are bytes; a
 //! value may be empty or hold any byte.
 
 use std::io;
@@ -28,20 +28,6 @@ pub fn set_at(dir: BorrowedFd<'_>, name: &[u8], attr: &[u8], value: &[u8]) -> io
         value,
         XattrFlags::empty(),
     )?)
-}
-
-/// Removes an attribute from an open file.
-pub fn fremove(fd: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
-    Ok(rustix::fs::fremovexattr(fd, name)?)
-}
-
-/// Lists the attribute names of an open file.
-pub fn flist(fd: BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
-    let list = sized(
-        || rustix::fs::flistxattr_query(fd),
-        |buf| rustix::fs::flistxattr(fd, buf),
-    )?;
-    Ok(names(&list))
 }
 
 /// Lists the attribute names of `name` inside directory `dir` (a symlink's own).

@@ -42,11 +42,6 @@ impl RegionReader {
         }
     }
 
-    /// The region being read.
-    pub fn region(&self) -> &Region {
-        &self.region
-    }
-
     fn read_at(&self, out: &mut [u8], at: u64) -> io::Result<usize> {
         let want = out.len().min(self.region.len.saturating_sub(at) as usize);
         if want == 0 {

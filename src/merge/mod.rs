@@ -2,8 +2,8 @@
 //! opaque marker, AUFS bookkeeping), what the layers above hide ([`upper`]), and the merged
 //! tree ([`plan`]).
 //!
-//! Nothing here touches the disk. [`crate::read`] asks these modules what to keep and
-//! [`crate::fs`] writes it; `crate::spec` (feature `spec`) is an independent, naive in-memory model of the same
+//! Nothing here touches the disk. `crate::read` asks these modules what to keep and
+//! `crate::fs` writes it; `crate::spec` (feature `spec`) is an independent, naive in-memory model of the same
 //! rules that the property tests hold the plan and the written tree to. The rules are written
 //! out in `docs/semantics.md`.
 
@@ -49,7 +49,7 @@ pub struct Listed {
     /// For the second and later names of one inode, in listing order: the first name.
     pub hardlink_to: Option<Vec<u8>>,
     /// For the first name of a file: the entry its content comes from (listings made by
-    /// [`plan::Plan::list`]).
+    /// `plan::Plan::list`).
     pub content: Option<plan::Source>,
 }
 

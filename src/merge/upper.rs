@@ -191,10 +191,6 @@ impl Upper {
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.nodes.len() == 1
-    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The outputs of one reading ([`crate::read`]): a directory, a tar stream, a listing.
+//! The outputs of one reading (`crate::read`): a directory, a tar stream, a listing.
 
 pub mod dir;
 pub mod list;

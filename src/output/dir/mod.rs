@@ -10,7 +10,7 @@
 //! 4. **Write the rest**, depth first from the plan: directories, symlinks, devices, fifos,
 //!    hardlinks and staged files, each directory's mode and times after its contents.
 //!
-//! Modules: `write` (steps 3 and 4); everything on disk goes through [`crate::fs`].
+//! Modules: `write` (steps 3 and 4); everything on disk goes through `crate::fs`.
 
 mod write;
 
