@@ -10,12 +10,16 @@ use sha2::{Digest as _, Sha256, Sha512};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The hash functions images name digests with.
 pub enum Algorithm {
+    /// SHA-256, what every image uses.
     Sha256,
+    /// SHA-512, which OCI allows.
     Sha512,
 }
 
 impl Algorithm {
+    /// The algorithm as a digest names it (`sha256`).
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Sha256 => "sha256",
@@ -40,6 +44,7 @@ pub struct Digest {
 }
 
 impl Digest {
+    /// Parses `ALGORITHM:HEX`, refusing anything but lowercase hex of the right length (so a digest can name a file safely).
     pub fn parse(s: &str) -> Result<Digest> {
         let bad = || Error::input(format!("malformed digest {s:?}"));
         let (algo, hex) = s.split_once(':').ok_or_else(bad)?;
@@ -68,10 +73,12 @@ impl Digest {
         Digest::parse(&format!("sha256:{hex}")).ok()
     }
 
+    /// Which hash function made it.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
 
+    /// The hash in lowercase hex, without the algorithm.
     pub fn hex(&self) -> &str {
         &self.hex
     }
@@ -101,6 +108,7 @@ enum State {
 pub struct Tap(Arc<Mutex<(State, u64)>>);
 
 impl Tap {
+    /// A tap hashing with `algorithm`.
     pub fn new(algorithm: Algorithm) -> Tap {
         let s = match algorithm {
             Algorithm::Sha256 => State::Sha256(Sha256::new()),
@@ -114,6 +122,7 @@ impl Tap {
         Tap(Arc::new(Mutex::new((State::Off, 0))))
     }
 
+    /// Hashes (and counts) `data`.
     pub fn update(&self, data: &[u8]) {
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
         g.1 += data.len() as u64;
@@ -153,6 +162,7 @@ pub struct HashingReader<R> {
 }
 
 impl<R: Read> HashingReader<R> {
+    /// Reads `inner`, feeding every byte read to `tap`.
     pub fn new(inner: R, tap: Tap) -> Self {
         HashingReader { inner, tap }
     }

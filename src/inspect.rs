@@ -13,24 +13,38 @@ use crate::merge::{classify, Change};
 /// Everything `flatten inspect` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Inspection {
+    /// The names the archive gives the image (tags, references).
     pub names: Vec<String>,
+    /// `docker-archive` or `oci`.
     pub format: &'static str,
+    /// The manifest's digest, where there is one.
     pub manifest_digest: Option<String>,
+    /// The configuration's digest (the image ID).
     pub config_digest: String,
+    /// The configuration's `os`.
     pub os: Option<String>,
+    /// The configuration's `architecture`.
     pub architecture: Option<String>,
+    /// The configuration's `variant`.
     pub variant: Option<String>,
+    /// When the image was made, as the configuration says.
     pub created: Option<String>,
+    /// How a container of it runs.
     pub config: RunConfig,
+    /// Every layer, bottom first.
     pub layers: Vec<LayerInfo>,
+    /// The build steps, lined up with the layers they made.
     pub history: Vec<Step>,
 }
 
 /// One layer, as read.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerInfo {
+    /// Its position, from 0 at the bottom (the manifest's order).
     pub index: usize,
+    /// Where the image keeps it.
     pub path: String,
+    /// The media type the manifest gives (not trusted: compression is sniffed).
     pub media_type: Option<String>,
     /// The blob's digest, as computed.
     pub digest: String,
@@ -39,19 +53,28 @@ pub struct LayerInfo {
     /// `Some(true)` when every digest the image names for this layer matched, `Some(false)`
     /// when one did not (see `problem`), `None` when the image names none.
     pub verified: Option<bool>,
+    /// What did not verify, if anything.
     pub problem: Option<String>,
+    /// `none`, `gzip` or `zstd`, as sniffed.
     pub compression: &'static str,
+    /// Bytes of the stored blob.
     pub compressed_size: u64,
+    /// Bytes of the uncompressed tar.
     pub size: u64,
+    /// Tar entries (extended headers not counted).
     pub entries: u64,
+    /// Whiteout and opaque markers among them.
     pub whiteouts: u64,
 }
 
 /// One build step and the layer it made, if any.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
+    /// When the step ran.
     pub created: Option<String>,
+    /// The instruction (`RUN ...`).
     pub created_by: Option<String>,
+    /// The step's comment.
     pub comment: Option<String>,
     /// The index of the layer this step made; `None` for steps that made none.
     pub layer: Option<usize>,

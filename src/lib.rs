@@ -37,6 +37,8 @@
 //! # Ok::<(), flatten::Error>(())
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod digest;
 mod fs;
 mod image;
@@ -75,9 +77,11 @@ use error::IoContext;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Options {
+    /// Which image and platform.
     pub selector: Selector,
     /// Check every digest the image names (on by default).
     pub verify: bool,
+    /// How paths are resolved in the target (the walk exists for tests).
     pub strategy: Strategy,
     /// Add what `docker create` adds and keep only what `docker export` keeps, so the tree is
     /// that of `docker export` of a new container made from the image.
@@ -116,7 +120,9 @@ impl Default for Options {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Report {
+    /// Layers applied.
     pub layers: usize,
+    /// Tar entries read, from all layers.
     pub entries: u64,
     /// Uncompressed bytes read from all layers.
     pub bytes: u64,
@@ -124,7 +130,9 @@ pub struct Report {
     pub written: u64,
     /// File content that upper layers delete or replace, read past without writing it.
     pub skipped: u64,
+    /// How long it took.
     pub elapsed: Duration,
+    /// What an unprivileged run could not reproduce.
     pub unreproduced: Unreproduced,
 }
 

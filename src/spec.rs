@@ -98,6 +98,7 @@ impl Default for Spec {
 type Phys = Vec<Vec<u8>>;
 
 impl Spec {
+    /// An empty tree, before the first layer.
     pub fn new() -> Spec {
         Spec::default()
     }

@@ -46,6 +46,7 @@ pub struct Unreproduced {
 }
 
 impl Unreproduced {
+    /// True when everything was reproduced.
     pub fn is_empty(&self) -> bool {
         self.owners == 0 && self.devices == 0 && self.xattrs == 0
     }

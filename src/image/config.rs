@@ -22,14 +22,23 @@ pub struct ImageConfig {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "PascalCase")]
 pub struct RunConfig {
+    /// `USER`: the user (and group) the process runs as.
     pub user: Option<String>,
+    /// `ENV`: `NAME=VALUE` entries.
     pub env: Option<Vec<String>>,
+    /// `ENTRYPOINT`.
     pub entrypoint: Option<Vec<String>>,
+    /// `CMD`.
     pub cmd: Option<Vec<String>>,
+    /// `WORKDIR`.
     pub working_dir: Option<String>,
+    /// `EXPOSE`: `PORT/PROTO` keys.
     pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    /// `VOLUME`: paths as keys.
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    /// `LABEL`s.
     pub labels: Option<BTreeMap<String, String>>,
+    /// `STOPSIGNAL`.
     pub stop_signal: Option<String>,
 }
 

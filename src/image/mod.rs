@@ -47,10 +47,15 @@ enum Target {
 
 /// An image's manifest resolved down to its layers.
 pub struct Resolved {
+    /// The image configuration (platform, run configuration, history, `diff_ids`).
     pub config: ImageConfig,
+    /// The digest of the configuration blob (the image ID).
     pub config_digest: Digest,
+    /// The digest of the manifest, where the layout has one.
     pub manifest_digest: Option<Digest>,
+    /// The platform the index or manifest names, if any.
     pub platform: Option<Platform>,
+    /// The layers, bottom first, with the digests each must have.
     pub layers: Vec<ResolvedLayer>,
 }
 
@@ -66,13 +71,19 @@ pub struct ResolvedLayer {
 /// An opened, chosen image.
 pub struct Image {
     store: Box<dyn Store>,
+    /// The layout it was read from: a `manifest.json` archive or an OCI layout.
     pub layout: Layout,
     /// The names the chosen image goes by.
     pub names: Vec<String>,
+    /// The image configuration (platform, run configuration, history, `diff_ids`).
     pub config: ImageConfig,
+    /// The digest of the configuration blob (the image ID).
     pub config_digest: Digest,
+    /// The digest of the manifest, where the layout has one.
     pub manifest_digest: Option<Digest>,
+    /// The platform the index or manifest names, if any.
     pub platform: Option<Platform>,
+    /// The layers, bottom first, with the digests each must have.
     pub layers: Vec<ResolvedLayer>,
 }
 

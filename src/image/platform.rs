@@ -8,9 +8,13 @@ use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
+/// A platform as OCI names it: `os/architecture[/variant]`.
 pub struct Platform {
+    /// `linux`, ...
     pub os: String,
+    /// `amd64`, `arm64`, ...
     pub architecture: String,
+    /// `v8`, `v7`, ... where the architecture has variants.
     pub variant: Option<String>,
 }
 

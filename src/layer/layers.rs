@@ -10,6 +10,7 @@ use crate::layer::Expected;
 
 /// The layers of an image, bottom first, as the applier reads them.
 pub trait Layers {
+    /// How many layers.
     fn count(&self) -> usize;
     /// The stored blob of layer `index` (plain, gzip or zstd).
     fn open(&self, index: usize) -> Result<Box<dyn Read + Send + '_>>;
@@ -37,6 +38,7 @@ pub struct InMemory {
 }
 
 impl InMemory {
+    /// Keeps `blobs` (plain, gzip or zstd), bottom first.
     pub fn new(blobs: &[Vec<u8>]) -> Result<InMemory> {
         let mut file = tempfile::tempfile().ctx(|| "cannot make a temporary file".into())?;
         let mut spans = Vec::new();

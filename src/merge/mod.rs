@@ -42,7 +42,9 @@ pub const DOCKER_INIT_MTAB: (&str, &str) = ("etc/mtab", "/proc/mounts");
 pub struct Listed {
     /// Relative path, no leading `/`.
     pub path: Vec<u8>,
+    /// What it is.
     pub kind: crate::vocabulary::node::NodeKind,
+    /// Its mode, owner, times and xattrs.
     pub meta: crate::tar::Meta,
     /// The layer (from 0) that wrote the path last.
     pub layer: usize,

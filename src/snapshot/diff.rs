@@ -120,6 +120,7 @@ impl Snapshot {
 /// What a comparison leaves out.
 #[derive(Debug, Clone, Default)]
 pub struct DiffOptions {
+    /// How modification times are compared.
     pub mtime: Mtime,
     /// Paths (without leading `/`) ignored with everything below them.
     pub ignore: Vec<String>,

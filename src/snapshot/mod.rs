@@ -17,11 +17,17 @@ pub use diff::{docker_init_paths, DiffOptions};
 /// One path of a tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
+    /// What it is.
     pub kind: NodeKind,
+    /// Permission bits with setuid, setgid and sticky.
     pub mode: u32,
+    /// Numeric owner.
     pub uid: u32,
+    /// Numeric group.
     pub gid: u32,
+    /// Modification time.
     pub mtime: Timestamp,
+    /// Extended attributes (`security.selinux` left out), by name.
     pub xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
     /// The smallest path of this node's hardlink group, when it has more than one name.
     pub link_group: Option<Vec<u8>>,
@@ -30,6 +36,7 @@ pub struct Node {
 /// A whole tree, by path (relative, no leading slash; the root itself is not included).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
+    /// Every path but the root, relative, in byte order.
     pub nodes: BTreeMap<Vec<u8>, Node>,
 }
 
@@ -37,11 +44,15 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mtime {
     #[default]
+    /// To the nanosecond.
     Exact,
+    /// In whole seconds (as `docker export` keeps them).
     Seconds,
+    /// Not at all.
     Ignore,
 }
 
+/// The SHA-256 of `data`, as a file's content digest.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }

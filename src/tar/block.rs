@@ -18,6 +18,7 @@ pub enum Format {
 /// A header block, checked.
 pub struct Block<'a> {
     raw: &'a [u8; BLOCK],
+    /// Which layout the magic says.
     pub format: Format,
 }
 
@@ -49,6 +50,7 @@ impl<'a> Block<'a> {
         Ok(Block { raw, format })
     }
 
+    /// The entry type byte.
     pub fn typeflag(&self) -> u8 {
         self.raw[156]
     }
@@ -65,26 +67,32 @@ impl<'a> Block<'a> {
         name.to_vec()
     }
 
+    /// The link target field (100 bytes at most; longer ones come in extensions).
     pub fn link_name(&self) -> Vec<u8> {
         field(&self.raw[157..257]).to_vec()
     }
 
+    /// The mode field, file-type bits included.
     pub fn mode(&self) -> Result<u64, BlockError> {
         self.number(100..108, "mode")
     }
 
+    /// The numeric owner field.
     pub fn uid(&self) -> Result<u64, BlockError> {
         self.number(108..116, "uid")
     }
 
+    /// The numeric group field.
     pub fn gid(&self) -> Result<u64, BlockError> {
         self.number(116..124, "gid")
     }
 
+    /// The size field: bytes stored after the header.
     pub fn size(&self) -> Result<u64, BlockError> {
         self.number(124..136, "size")
     }
 
+    /// The mtime field, in seconds (base-256 may make it negative).
     pub fn mtime(&self) -> Result<i64, BlockError> {
         signed_number(&self.raw[136..148]).map_err(|e| format!("bad mtime in tar header: {e}"))
     }

@@ -4,11 +4,14 @@
 /// Seconds and nanoseconds since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp {
+    /// Whole seconds (negative before 1970).
     pub secs: i64,
+    /// Nanoseconds, below one second.
     pub nanos: u32,
 }
 
 impl Timestamp {
+    /// Whole seconds.
     pub fn from_secs(secs: i64) -> Self {
         Timestamp { secs, nanos: 0 }
     }
@@ -61,24 +64,34 @@ impl std::fmt::Display for Timestamp {
 /// What an entry creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
+    /// A regular file (its content follows).
     File,
+    /// A directory.
     Dir,
     /// The target exactly as stored.
     Symlink(Vec<u8>),
     /// The target, a path inside the root.
     Hardlink(Vec<u8>),
+    /// A character device.
     CharDevice {
+        /// The device's major number.
         major: u32,
+        /// The device's minor number.
         minor: u32,
     },
+    /// A block device.
     BlockDevice {
+        /// The device's major number.
         major: u32,
+        /// The device's minor number.
         minor: u32,
     },
+    /// A named pipe.
     Fifo,
 }
 
 impl Kind {
+    /// What to call it in a message.
     pub fn name(&self) -> &'static str {
         match self {
             Kind::File => "file",
@@ -97,9 +110,13 @@ impl Kind {
 pub struct Meta {
     /// Permission bits including setuid, setgid and sticky (`0o7777` at most).
     pub mode: u32,
+    /// Numeric owner (names in the header are ignored, as Docker does).
     pub uid: u32,
+    /// Numeric group.
     pub gid: u32,
+    /// Modification time.
     pub mtime: Timestamp,
+    /// Access time, where a PAX record gives one.
     pub atime: Option<Timestamp>,
     /// `SCHILY.xattr.*` records, in header order.
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
@@ -113,7 +130,9 @@ pub struct Header {
     /// The size of the file's content (its logical size, holes included, for a sparse
     /// file); 0 for every other kind.
     pub size: u64,
+    /// What it creates.
     pub kind: Kind,
+    /// Its metadata.
     pub meta: Meta,
 }
 

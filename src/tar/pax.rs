@@ -88,6 +88,7 @@ impl Keywords {
         }
     }
 
+    /// The value in force for `key`.
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
         self.entries
             .iter()
@@ -103,6 +104,7 @@ impl Keywords {
             .sum()
     }
 
+    /// True when no keyword is in force.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -121,6 +123,7 @@ impl Keywords {
 /// The sparse map of GNU's PAX format 0.0, which repeats two keywords in order
 /// (`GNU.sparse.offset`, `GNU.sparse.numbytes`, ...): kept as a list, not as keywords.
 pub const SPARSE_OFFSET: &[u8] = b"GNU.sparse.offset";
+/// A piece's size in a PAX 0.0 sparse map.
 pub const SPARSE_NUMBYTES: &[u8] = b"GNU.sparse.numbytes";
 
 /// Applies the records of one extended header to `into`; the repeated keywords of a format

@@ -133,6 +133,7 @@ impl Payload<'_> {
 /// One entry, as its headers describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// What the entry is, its name and metadata.
     pub header: Header,
     /// Where the content starts in the stream, when it is stored whole (not sparse).
     pub data_at: Option<u64>,
@@ -144,7 +145,9 @@ pub enum Data<'b> {
     Whole(&'b mut dyn Read),
     /// A sparse file: its pieces, one after the other, each to go where the map says.
     Sparse {
+        /// Where each piece goes.
         map: &'b SparseMap,
+        /// The pieces, one after the other.
         pieces: &'b mut dyn Read,
     },
 }
@@ -173,6 +176,7 @@ pub struct Archive<'a> {
 }
 
 impl<'a> Archive<'a> {
+    /// Reads the archive that `src` starts with.
     pub fn new(src: &'a mut dyn Source) -> Archive<'a> {
         Archive {
             io: Payload {

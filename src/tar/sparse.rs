@@ -10,7 +10,9 @@ use super::pax::decimal;
 /// One piece of data: `len` bytes at `offset` of the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Piece {
+    /// Where in the file it goes.
     pub offset: u64,
+    /// How many bytes.
     pub len: u64,
 }
 
@@ -20,6 +22,7 @@ pub struct Piece {
 pub struct SparseMap {
     /// The file's logical size, holes included.
     pub size: u64,
+    /// The pieces of data, in order (empty ones dropped).
     pub pieces: Vec<Piece>,
 }
 
@@ -165,6 +168,7 @@ pub struct Expand<'a> {
 }
 
 impl<'a> Expand<'a> {
+    /// Expands `pieces` (read in order) by `map`.
     pub fn new(map: &'a SparseMap, pieces: &'a mut dyn Read) -> Expand<'a> {
         Expand {
             map,

@@ -25,7 +25,9 @@ pub enum ErrorKind {
 /// Which layer an error happened in: its position in the manifest (0 is the bottom) and digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerRef {
+    /// Its position in the manifest, from 0 at the bottom.
     pub index: usize,
+    /// Its digest, where the image names one.
     pub digest: Option<String>,
 }
 
@@ -58,9 +60,11 @@ pub struct Error {
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
+/// The result of every fallible function here.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An error of `kind` saying `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
             kind,
@@ -71,10 +75,12 @@ impl Error {
         }
     }
 
+    /// The caller asked for something that makes no sense.
     pub fn usage(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Usage, message)
     }
 
+    /// The image is malformed or unsupported.
     pub fn input(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Input, message)
     }
@@ -122,6 +128,7 @@ impl Error {
         }
     }
 
+    /// This error, of another kind.
     pub fn with_kind(mut self, kind: ErrorKind) -> Self {
         self.kind = kind;
         self
@@ -144,18 +151,22 @@ impl Error {
         self
     }
 
+    /// What went wrong, broadly.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
+    /// The layer it happened in, if one.
     pub fn layer(&self) -> Option<&LayerRef> {
         self.layer.as_ref()
     }
 
+    /// The entry it happened at, if one (as shown).
     pub fn entry(&self) -> Option<&str> {
         self.entry.as_deref()
     }
 
+    /// What went wrong, without layer, entry or cause.
     pub fn message(&self) -> &str {
         &self.message
     }

@@ -5,15 +5,27 @@
 /// digest).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeKind {
-    File { size: u64, sha256: [u8; 32] },
+    /// A regular file.
+    File {
+        /// Its size in bytes.
+        size: u64,
+        /// The SHA-256 of its content.
+        sha256: [u8; 32],
+    },
+    /// A directory.
     Dir,
+    /// A symbolic link and its target, as stored.
     Symlink(Vec<u8>),
+    /// A character device: major, minor.
     CharDevice(u32, u32),
+    /// A block device: major, minor.
     BlockDevice(u32, u32),
+    /// A named pipe.
     Fifo,
 }
 
 impl NodeKind {
+    /// What to call it in a message.
     pub fn name(&self) -> &'static str {
         match self {
             NodeKind::File { .. } => "file",

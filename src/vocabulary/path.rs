@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 pub struct RelPath(Vec<u8>);
 
 impl RelPath {
+    /// The root itself.
     pub fn root() -> Self {
         RelPath(Vec::new())
     }
@@ -44,14 +45,17 @@ impl RelPath {
         RelPath(bytes)
     }
 
+    /// The path's bytes, components joined by `/`.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
+    /// True for the root itself.
     pub fn is_root(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// Its components, from the root down.
     pub fn components(&self) -> impl DoubleEndedIterator<Item = &[u8]> {
         self.0.split(|&b| b == b'/').filter(|c| !c.is_empty())
     }

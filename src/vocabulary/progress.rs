@@ -11,6 +11,7 @@ pub trait Observer: Send {
     fn layer_start(&mut self, _index: usize, _count: usize, _size: Option<u64>) {}
     /// `bytes` more of the current layer's blob were read.
     fn advance(&mut self, _bytes: u64) {}
+    /// Layer `index` is read.
     fn layer_done(&mut self, _index: usize) {}
 }
 
@@ -33,6 +34,7 @@ impl Cancel {
         self.0.store(true, Ordering::Relaxed);
     }
 
+    /// True once cancelled.
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }

@@ -35,6 +35,7 @@ use write::Writer;
 pub struct Settings {
     /// Check each layer against the digests the image gives.
     pub verify: bool,
+    /// How paths are resolved in the target (the walk exists for tests).
     pub strategy: Strategy,
     /// Keep only what `docker export` keeps and add what `docker create` adds, with this
     /// WORKDIR (see `docs/commands.md`).
@@ -56,7 +57,9 @@ impl Settings {
 /// What a run did.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
+    /// Tar entries read, from all layers.
     pub entries: u64,
+    /// Whiteout and opaque markers among them.
     pub whiteouts: u64,
     /// Uncompressed bytes read from all layers.
     pub bytes: u64,
@@ -70,6 +73,7 @@ pub struct Outcome {
     /// Layers read a second time for content the first reading skipped (a hardlink kept a
     /// replaced file alive).
     pub reread: usize,
+    /// What an unprivileged run could not reproduce.
     pub unreproduced: Unreproduced,
 }
 
