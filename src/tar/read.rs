@@ -234,12 +234,11 @@ impl<'a> Archive<'a> {
                 .at_entry(&name));
         }
         self.map = None;
-        let mut kw = self.global.clone();
-        let mut pairs: Vec<u64> = Vec::new();
-        let mut long_name: Option<Vec<u8>> = None;
-        let mut long_link: Option<Vec<u8>> = None;
         // An error in an extended header is told with the name of the entry it is for.
-        let mut broken: Option<String> = None;
+        let mut ext = Extensions {
+            kw: self.global.clone(),
+            ..Extensions::default()
+        };
         let mut extended = false;
         let mut spent = 0u64;
         let mut raw = [0u8; BLOCK];
@@ -282,7 +281,7 @@ impl<'a> Archive<'a> {
                     b'g' => {
                         let mut ignored = Vec::new();
                         let applied = pax::apply(&data, &mut self.global, &mut ignored)
-                            .and_then(|()| pax::apply(&data, &mut kw, &mut ignored));
+                            .and_then(|()| pax::apply(&data, &mut ext.kw, &mut ignored));
                         if self.global.bytes() > MAX_EXTENDED {
                             return Err(Error::input(format!(
                                 "global headers holding over 16 MiB, {}",
@@ -292,17 +291,17 @@ impl<'a> Archive<'a> {
                         applied
                     }
                     b'L' => {
-                        long_name = Some(field(&data).to_vec());
+                        ext.long_name = Some(field(&data).to_vec());
                         Ok(())
                     }
                     b'K' => {
-                        long_link = Some(field(&data).to_vec());
+                        ext.long_link = Some(field(&data).to_vec());
                         Ok(())
                     }
-                    _ => pax::apply(&data, &mut kw, &mut pairs),
+                    _ => pax::apply(&data, &mut ext.kw, &mut ext.pairs),
                 };
                 if let Err(m) = applied {
-                    broken.get_or_insert(m);
+                    ext.broken.get_or_insert(m);
                 }
                 continue;
             }
@@ -315,7 +314,7 @@ impl<'a> Archive<'a> {
                 self.io.finish().map_err(|e| self.io_error(e))?;
                 continue;
             }
-            let entry = self.entry(&block, at, kw, pairs, long_name, long_link, broken);
+            let entry = self.entry(&block, at, ext);
             if let Ok(e) = &entry {
                 self.last = e.header.name.clone();
             }
@@ -347,29 +346,11 @@ impl<'a> Archive<'a> {
     }
 
     /// The entry whose header is `block`, its extended headers applied.
-    #[allow(clippy::too_many_arguments)]
-    fn entry(
-        &mut self,
-        block: &Block<'_>,
-        at: u64,
-        kw: Keywords,
-        pairs: Vec<u64>,
-        long_name: Option<Vec<u8>>,
-        long_link: Option<Vec<u8>>,
-        broken: Option<String>,
-    ) -> Result<Entry> {
+    fn entry(&mut self, block: &Block<'_>, at: u64, ext: Extensions) -> Result<Entry> {
         let typeflag = block.typeflag();
-        let file = matches!(typeflag, b'0' | b'\0' | b'7' | b'S');
-        let sparse_name = kw
-            .get(b"GNU.sparse.name")
-            .filter(|_| file)
-            .map(<[u8]>::to_vec);
-        let name = sparse_name
-            .or_else(|| kw.get(b"path").map(<[u8]>::to_vec))
-            .or(long_name)
-            .unwrap_or_else(|| block.name());
+        let name = ext.name(block);
         let bad = |m: String| Error::input(m).at_entry(&name);
-        if let Some(m) = broken {
+        if let Some(m) = ext.broken {
             return Err(bad(m));
         }
         if name.is_empty() {
@@ -381,105 +362,25 @@ impl<'a> Archive<'a> {
         if name.contains(&0) {
             return Err(bad("the name contains a NUL byte".into()));
         }
-        let number = |key: &[u8], header: std::result::Result<u64, String>| match kw.get(key) {
-            Some(v) => decimal(v).ok_or_else(|| {
-                format!(
-                    "bad PAX {} {:?}",
-                    String::from_utf8_lossy(key),
-                    String::from_utf8_lossy(v)
-                )
-            }),
-            None => header,
-        };
-        let stored = number(b"size", block.size()).map_err(bad)?;
-        let to_id = |v: u64, what: &str| {
-            u32::try_from(v)
-                .ok()
-                .filter(|&v| v != u32::MAX)
-                .ok_or_else(|| bad(format!("{what} {v} is out of range")))
-        };
-        let uid = to_id(number(b"uid", block.uid()).map_err(bad)?, "uid")?;
-        let gid = to_id(number(b"gid", block.gid()).map_err(bad)?, "gid")?;
-        let mtime = match kw.get(b"mtime") {
-            Some(v) => Timestamp::parse_pax(v).ok_or_else(|| bad("malformed PAX mtime".into()))?,
-            None => Timestamp::from_secs(block.mtime().map_err(bad)?),
-        };
-        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for (attr, value) in kw.with_prefix(XATTR) {
-            if attr.is_empty() || attr.contains(&0) {
-                return Err(bad("malformed xattr name in PAX header".into()));
-            }
-            xattrs.push((attr.to_vec(), value.to_vec()));
-        }
-        let meta = Meta {
-            mode: (block.mode().map_err(bad)? & 0o7777) as u32,
-            uid,
-            gid,
-            mtime,
-            atime: kw.get(b"atime").and_then(Timestamp::parse_pax),
-            xattrs,
-        };
-        let link = || -> Result<Vec<u8>> {
-            let target = kw
-                .get(b"linkpath")
-                .map(<[u8]>::to_vec)
-                .or_else(|| long_link.clone())
-                .unwrap_or_else(|| block.link_name());
-            if target.is_empty() {
-                return Err(bad("link without a target".into()));
-            }
-            if target.contains(&0) {
-                return Err(bad("link target contains a NUL byte".into()));
-            }
-            Ok(target)
-        };
-        let device = || -> Result<(u32, u32)> {
-            let (major, minor) = block.device().map_err(bad)?;
-            let fit = |n: u64| {
-                u32::try_from(n).map_err(|_| bad(format!("device number {n} is out of range")))
-            };
-            Ok((fit(major)?, fit(minor)?))
-        };
-        let kind = match typeflag {
-            // Old (V7) archives mark directories with a trailing slash on a plain-file header.
-            b'\0' if name.ends_with(b"/") => Kind::Dir,
-            b'0' | b'\0' | b'7' | b'S' => Kind::File,
-            b'5' => Kind::Dir,
-            b'2' => Kind::Symlink(link()?),
-            b'1' => Kind::Hardlink(link()?),
-            b'3' => {
-                let (major, minor) = device()?;
-                Kind::CharDevice { major, minor }
-            }
-            b'4' => {
-                let (major, minor) = device()?;
-                Kind::BlockDevice { major, minor }
-            }
-            b'6' => Kind::Fifo,
-            other => {
-                return Err(bad(format!(
-                    "unsupported entry type {:?}",
-                    char::from(other)
-                )))
-            }
-        };
+        let meta = meta(block, &ext.kw).map_err(bad)?;
+        let kind = kind(block, &ext, &name).map_err(bad)?;
         // Only files have content; the size field of the others is ignored, as Go's reader
         // (and so Docker) ignores it.
-        let stored = if kind == Kind::File { stored } else { 0 };
+        let stored = match kind {
+            Kind::File => pax_number(&ext.kw, b"size", block.size()).map_err(bad)?,
+            _ => 0,
+        };
         self.io.remaining = stored;
         self.io.stored = stored;
         let data_at = self.io.pos;
-        let mut size = stored;
         let sparse = if typeflag == b'S' {
             Some(self.old_gnu_map(block, stored).map_err(bad)?)
         } else if kind == Kind::File {
-            self.pax_map(&kw, &pairs, stored).map_err(bad)?
+            self.pax_map(&ext.kw, &ext.pairs, stored).map_err(bad)?
         } else {
             None
         };
-        if let Some(map) = &sparse {
-            size = map.size;
-        }
+        let size = sparse.as_ref().map_or(stored, |map| map.size);
         let data_at = sparse.is_none().then_some(data_at);
         self.map = sparse;
         Ok(Entry {
@@ -571,6 +472,127 @@ impl<'a> Archive<'a> {
         };
         SparseMap::new(size, pieces, stored - map_len).map(Some)
     }
+}
+
+/// What the extended headers before an entry said.
+#[derive(Default)]
+struct Extensions {
+    /// PAX keywords in force: the global ones, then the entry's own.
+    kw: Keywords,
+    /// A PAX 0.0 sparse map's numbers, in order.
+    pairs: Vec<u64>,
+    /// GNU long name (`L`) and link target (`K`).
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+    /// The first malformed record, told once the entry's name is known.
+    broken: Option<String>,
+}
+
+impl Extensions {
+    /// The entry's name: a sparse file's real name, else PAX `path`, else the GNU long name,
+    /// else the header's own.
+    fn name(&self, block: &Block<'_>) -> Vec<u8> {
+        let file = matches!(block.typeflag(), b'0' | b'\0' | b'7' | b'S');
+        let sparse_name = self.kw.get(b"GNU.sparse.name").filter(|_| file);
+        sparse_name
+            .or_else(|| self.kw.get(b"path"))
+            .map(<[u8]>::to_vec)
+            .or_else(|| self.long_name.clone())
+            .unwrap_or_else(|| block.name())
+    }
+
+    /// The link target: PAX `linkpath`, else the GNU long link, else the header's own.
+    fn link(&self, block: &Block<'_>) -> std::result::Result<Vec<u8>, String> {
+        let target = self
+            .kw
+            .get(b"linkpath")
+            .map(<[u8]>::to_vec)
+            .or_else(|| self.long_link.clone())
+            .unwrap_or_else(|| block.link_name());
+        if target.is_empty() {
+            return Err("link without a target".into());
+        }
+        if target.contains(&0) {
+            return Err("link target contains a NUL byte".into());
+        }
+        Ok(target)
+    }
+}
+
+/// A number from PAX keyword `key`, else from the header.
+fn pax_number(
+    kw: &Keywords,
+    key: &[u8],
+    header: std::result::Result<u64, String>,
+) -> std::result::Result<u64, String> {
+    match kw.get(key) {
+        Some(v) => decimal(v).ok_or_else(|| {
+            format!(
+                "bad PAX {} {:?}",
+                String::from_utf8_lossy(key),
+                String::from_utf8_lossy(v)
+            )
+        }),
+        None => header,
+    }
+}
+
+/// Mode, owners, times and xattrs, PAX records over header fields.
+fn meta(block: &Block<'_>, kw: &Keywords) -> std::result::Result<Meta, String> {
+    let id = |key: &[u8], header, what: &str| {
+        let v = pax_number(kw, key, header)?;
+        u32::try_from(v)
+            .ok()
+            .filter(|&v| v != u32::MAX)
+            .ok_or_else(|| format!("{what} {v} is out of range"))
+    };
+    let mtime = match kw.get(b"mtime") {
+        Some(v) => Timestamp::parse_pax(v).ok_or("malformed PAX mtime")?,
+        None => Timestamp::from_secs(block.mtime()?),
+    };
+    let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for (attr, value) in kw.with_prefix(XATTR) {
+        if attr.is_empty() || attr.contains(&0) {
+            return Err("malformed xattr name in PAX header".into());
+        }
+        xattrs.push((attr.to_vec(), value.to_vec()));
+    }
+    Ok(Meta {
+        mode: (block.mode()? & 0o7777) as u32,
+        uid: id(b"uid", block.uid(), "uid")?,
+        gid: id(b"gid", block.gid(), "gid")?,
+        mtime,
+        atime: kw.get(b"atime").and_then(Timestamp::parse_pax),
+        xattrs,
+    })
+}
+
+/// What the entry creates, by its type byte.
+fn kind(block: &Block<'_>, ext: &Extensions, name: &[u8]) -> std::result::Result<Kind, String> {
+    let device = || -> std::result::Result<(u32, u32), String> {
+        let (major, minor) = block.device()?;
+        let fit =
+            |n: u64| u32::try_from(n).map_err(|_| format!("device number {n} is out of range"));
+        Ok((fit(major)?, fit(minor)?))
+    };
+    Ok(match block.typeflag() {
+        // Old (V7) archives mark directories with a trailing slash on a plain-file header.
+        b'\0' if name.ends_with(b"/") => Kind::Dir,
+        b'0' | b'\0' | b'7' | b'S' => Kind::File,
+        b'5' => Kind::Dir,
+        b'2' => Kind::Symlink(ext.link(block)?),
+        b'1' => Kind::Hardlink(ext.link(block)?),
+        b'3' => {
+            let (major, minor) = device()?;
+            Kind::CharDevice { major, minor }
+        }
+        b'4' => {
+            let (major, minor) = device()?;
+            Kind::BlockDevice { major, minor }
+        }
+        b'6' => Kind::Fifo,
+        other => return Err(format!("unsupported entry type {:?}", char::from(other))),
+    })
 }
 
 /// Every entry of `src` with its content read whole (holes as zeros): for tests and tools.
