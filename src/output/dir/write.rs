@@ -2,7 +2,7 @@
 //! tree from it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::Disk;
 use super::Layers;
@@ -321,43 +321,7 @@ impl<'a, 'r> Writer<'a, 'r> {
                     });
                     path = phys;
                 }
-                NodeKind::Leaf { inode } => {
-                    let inode = *inode;
-                    let origin = plan.inode(inode).origin;
-                    let multi = self.links[inode as usize] > 1;
-                    let keep = |p: &[u8]| multi.then(|| p.to_vec());
-                    match &self.state[inode as usize] {
-                        State::Skipped => {}
-                        State::Placed(home) => {
-                            let at_home = matches!((origin, here), (Origin::Entry(s), Disk::File(d)) if s == d);
-                            if !at_home {
-                                let home = home.clone().ok_or_else(|| {
-                                    Error::new(
-                                        ErrorKind::Io,
-                                        format!("{} has no first name", show(&phys)),
-                                    )
-                                })?;
-                                self.target.link(&home, at, &name, &phys)?;
-                            }
-                        }
-                        State::Staged => {
-                            let staging = self.staging.as_ref().expect("staged files").as_fd();
-                            let staged = Self::staged_name(inode);
-                            self.target.rename(staging, &staged, at, &name, &phys)?;
-                            self.state[inode as usize] = State::Placed(keep(&phys));
-                        }
-                        State::Unplaced => {
-                            let kind = plan.origin_kind(origin);
-                            let meta = plan.origin_meta(origin);
-                            let made = self.target.make_leaf(at, &name, &phys, &kind, &meta)?;
-                            self.state[inode as usize] = if made {
-                                State::Placed(keep(&phys))
-                            } else {
-                                State::Skipped
-                            };
-                        }
-                    }
-                }
+                NodeKind::Leaf { inode } => self.write_leaf(*inode, at, &name, &phys, here)?,
             }
         }
         if self.staging.take().is_some() {
@@ -366,6 +330,51 @@ impl<'a, 'r> Writer<'a, 'r> {
         }
         if let Some(meta) = &root_meta {
             self.target.dir_mode_times(self.root.as_fd(), b"", meta)?;
+        }
+        Ok(())
+    }
+
+    /// A non-directory at `name` in `at`: a hardlink to the inode's first name, a staged
+    /// file moved into place, or a new leaf; nothing if step 1 already put it there.
+    fn write_leaf(
+        &mut self,
+        inode: u32,
+        at: BorrowedFd<'_>,
+        name: &[u8],
+        phys: &[u8],
+        here: Disk,
+    ) -> Result<()> {
+        let plan = self.plan;
+        let origin = plan.inode(inode).origin;
+        let multi = self.links[inode as usize] > 1;
+        let keep = |p: &[u8]| multi.then(|| p.to_vec());
+        match &self.state[inode as usize] {
+            State::Skipped => {}
+            State::Placed(home) => {
+                let at_home = matches!((origin, here), (Origin::Entry(s), Disk::File(d)) if s == d);
+                if !at_home {
+                    let home = home.clone().ok_or_else(|| {
+                        Error::new(ErrorKind::Io, format!("{} has no first name", show(phys)))
+                    })?;
+                    self.target.link(&home, at, name, phys)?;
+                }
+            }
+            State::Staged => {
+                let staging = self.staging.as_ref().expect("staged files").as_fd();
+                let staged = Self::staged_name(inode);
+                self.target.rename(staging, &staged, at, name, phys)?;
+                self.state[inode as usize] = State::Placed(keep(phys));
+            }
+            State::Unplaced => {
+                let kind = plan.origin_kind(origin);
+                let meta = plan.origin_meta(origin);
+                let made = self.target.make_leaf(at, name, phys, &kind, &meta)?;
+                self.state[inode as usize] = if made {
+                    State::Placed(keep(phys))
+                } else {
+                    State::Skipped
+                };
+            }
         }
         Ok(())
     }
