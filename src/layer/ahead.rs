@@ -72,28 +72,14 @@ pub fn decode_ahead<'scope, 'env>(
                 return Err(Error::new(ErrorKind::Interrupted, "stopped"));
             }
             let mut buf = back_rx.try_recv().unwrap_or_default();
-            buf.resize(CHUNK, 0);
-            let mut len = 0;
-            let eof = loop {
-                match decoded.reader().read(&mut buf[len..]) {
-                    Ok(0) => break true,
-                    Ok(n) => {
-                        len += n;
-                        if len == buf.len() {
-                            break false;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        // The reader reports it where it happens, in the tar it is reading.
-                        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
-                        return Err(
-                            Error::io("cannot decode the layer", e).with_kind(ErrorKind::Input)
-                        );
-                    }
+            let (len, eof) = match fill(decoded.reader(), &mut buf) {
+                Ok(filled) => filled,
+                Err(e) => {
+                    // The reader reports it where it happens, in the tar it is reading.
+                    let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                    return Err(Error::io("cannot decode the layer", e).with_kind(ErrorKind::Input));
                 }
             };
-            buf.truncate(len);
             // Once the reader has what it needs (the end-of-archive marker), the rest is
             // only hashed.
             if listening && len > 0 && tx.send(Ok(buf)).is_err() {
@@ -150,6 +136,27 @@ pub fn plain_ahead<'scope, 'env>(
         stop,
         end: End::Plain(tap),
     }
+}
+
+/// Fills `buf` with up to one chunk from `r`; returns how much, and whether `r` ended.
+fn fill(r: &mut dyn Read, buf: &mut Vec<u8>) -> io::Result<(usize, bool)> {
+    buf.resize(CHUNK, 0);
+    let mut len = 0;
+    let eof = loop {
+        match r.read(&mut buf[len..]) {
+            Ok(0) => break true,
+            Ok(n) => {
+                len += n;
+                if len == buf.len() {
+                    break false;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    };
+    buf.truncate(len);
+    Ok((len, eof))
 }
 
 /// Reads `blob` on a thread of `scope` in large chunks, hashing them into `tap`; the returned

@@ -14,6 +14,16 @@ use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
 use crate::tar::{Data, Kind};
 use crate::vocabulary::path::{join, show};
 
+/// What reconciling did with a file step 1 wrote.
+enum Fate {
+    /// The plan keeps it where it is.
+    Stays,
+    /// The plan wants it elsewhere: it waits in staging.
+    Staged,
+    /// Nothing needs it.
+    Removed,
+}
+
 /// Where the content of a node of the plan is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
@@ -159,37 +169,64 @@ impl<'a, 'r> Writer<'a, 'r> {
                     });
                 }
                 Disk::File(s) => {
-                    let home = match in_plan.map(|c| self.plan.kind(c)) {
-                        Some(NodeKind::Leaf { inode })
-                            if self.plan.inode(*inode).origin == Origin::Entry(s) =>
-                        {
-                            Some(*inode)
-                        }
-                        _ => None,
-                    };
-                    if let Some(inode) = home {
-                        let keep = (self.links[inode as usize] > 1).then(|| phys.clone());
-                        self.state[inode as usize] = State::Placed(keep);
-                        continue;
-                    }
-                    let at = self.target.dir(&path)?;
-                    match live.get(&s) {
-                        Some(&inode) if self.state[inode as usize] == State::Unplaced => {
-                            let staged = Self::staged_name(inode);
-                            self.make_staging()?;
-                            let staging = self.staging.as_ref().expect("made").as_fd();
-                            self.target
-                                .rename(at.fd(), &name, staging, &staged, &phys)?;
-                            self.state[inode as usize] = State::Staged;
+                    match self.reconcile_file(s, in_plan, &path, &name, &phys, &live)? {
+                        Fate::Stays => {}
+                        Fate::Staged => {
                             moved += 1;
+                            self.disk[cu as usize] = Disk::Absent;
                         }
-                        _ => self.target.unlink(at.fd(), &name, &phys)?,
+                        Fate::Removed => self.disk[cu as usize] = Disk::Absent,
                     }
-                    self.disk[cu as usize] = Disk::Absent;
                 }
             }
         }
         Ok(moved)
+    }
+
+    /// The inode whose first name a file step 1 wrote from entry `s` is, when the plan
+    /// keeps it right there.
+    fn home(&self, s: Source, in_plan: Option<u32>) -> Option<u32> {
+        match in_plan.map(|c| self.plan.kind(c)) {
+            Some(NodeKind::Leaf { inode })
+                if self.plan.inode(*inode).origin == Origin::Entry(s) =>
+            {
+                Some(*inode)
+            }
+            _ => None,
+        }
+    }
+
+    /// One file step 1 wrote at `name` in directory `path`: it stays if the plan keeps it
+    /// there, waits in staging if the plan wants it elsewhere, else goes.
+    fn reconcile_file(
+        &mut self,
+        s: Source,
+        in_plan: Option<u32>,
+        path: &[u8],
+        name: &[u8],
+        phys: &[u8],
+        live: &HashMap<Source, u32>,
+    ) -> Result<Fate> {
+        if let Some(inode) = self.home(s, in_plan) {
+            let keep = (self.links[inode as usize] > 1).then(|| phys.to_vec());
+            self.state[inode as usize] = State::Placed(keep);
+            return Ok(Fate::Stays);
+        }
+        let at = self.target.dir(path)?;
+        match live.get(&s) {
+            Some(&inode) if self.state[inode as usize] == State::Unplaced => {
+                let staged = Self::staged_name(inode);
+                self.make_staging()?;
+                let staging = self.staging.as_ref().expect("made").as_fd();
+                self.target.rename(at.fd(), name, staging, &staged, phys)?;
+                self.state[inode as usize] = State::Staged;
+                Ok(Fate::Staged)
+            }
+            _ => {
+                self.target.unlink(at.fd(), name, phys)?;
+                Ok(Fate::Removed)
+            }
+        }
     }
 
     /// Reads again, into staging, the content of surviving files that step 1 skipped.
