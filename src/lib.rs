@@ -18,7 +18,7 @@
 //! - [`output`]: a directory ([`output::dir`], through `fs`, which confines every write to
 //!   the target), a tar stream ([`output::tar`]), a listing ([`output::list`]);
 //! - [`mod@inspect`] and [`snapshot`]: describing an image, and comparing trees (`flatten diff`);
-//! - `spec` (feature `spec`): an in-memory model of the rules that the tests hold the real
+//! - `spec` (feature `testing`): an in-memory model of the rules that the tests hold the real
 //!   applier to.
 //!
 //! The entry points: [`flatten()`] (a directory), [`write_tar`] (one tar stream), [`list`]
@@ -48,7 +48,7 @@ mod merge;
 pub mod output;
 mod read;
 pub mod snapshot;
-#[cfg(feature = "spec")]
+#[cfg(feature = "testing")]
 pub mod spec;
 pub mod tar;
 pub mod vocabulary;

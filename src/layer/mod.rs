@@ -3,11 +3,15 @@
 //! uncompressed `diff_id` can be checked once the layer has been read to its end.
 
 pub mod ahead;
+#[cfg(feature = "testing")]
+mod in_memory;
 mod layers;
 pub mod read;
 pub mod region;
 
-pub use layers::{InMemory, Layers};
+#[cfg(feature = "testing")]
+pub use in_memory::InMemory;
+pub use layers::Layers;
 
 use std::io::{self, BufRead, BufReader, Read};
 

@@ -3,7 +3,7 @@
 //! tree ([`plan`]).
 //!
 //! Nothing here touches the disk. `crate::read` asks these modules what to keep and
-//! `crate::fs` writes it; `crate::spec` (feature `spec`) is an independent, naive in-memory model of the same
+//! `crate::fs` writes it; `crate::spec` (feature `testing`) is an independent, naive in-memory model of the same
 //! rules that the property tests hold the plan and the written tree to. The rules are written
 //! out in `docs/semantics.md`.
 

@@ -20,7 +20,9 @@ use crate::error::Result;
 use crate::fs::Target;
 use crate::fs::{Strategy, Unreproduced};
 use crate::layer::read::Body;
-pub use crate::layer::{InMemory, Layers};
+#[cfg(feature = "testing")]
+pub use crate::layer::InMemory;
+pub use crate::layer::Layers;
 use crate::merge::plan::Source;
 use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
 use crate::read::Counts;
