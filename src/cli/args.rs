@@ -1,0 +1,213 @@
+//! The command line's grammar: commands, arguments, help texts.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use flatten::{Error, Image, Input, Options, Platform, Result, Selector};
+
+use super::process::interrupt_token;
+use super::strategy_from_env;
+
+const AFTER_HELP: &str = "\
+IMAGE can be:
+  image.tar                 a `docker save` archive (legacy or Docker 25+ layout), a
+                            skopeo/podman docker-archive, a go-containerregistry tarball,
+                            or an OCI archive; plain, gzip or zstd compressed
+  ./layout                  an OCI image layout directory (or an unpacked docker save)
+  docker-archive:FILE[:REF] skopeo-style names; REF picks the image like --image
+  oci:DIR[:REF]
+  oci-archive:FILE[:REF]
+  -                         an archive on standard input; it is first copied to a
+                            temporary file (in $TMPDIR), because every writer puts the
+                            manifest after the layers
+
+Layers are applied bottom to top; `.wh.NAME` deletes NAME from lower layers and
+`.wh..wh..opq` empties a directory of lower content, as Docker does. Nothing is ever
+written outside TARGET, whatever the layers contain. Run as root to reproduce owners
+and device nodes; otherwise they are skipped and a line says so.
+
+Exit status: 0 done; 1 bad image, failed digest check or I/O error (TARGET is then
+incomplete); 2 usage error (bad option, TARGET not empty, image not chosen);
+130 interrupted.
+
+Examples:
+  flatten busybox.tar rootfs
+  docker save myapp | flatten - rootfs
+  flatten --image myapp:1.2 all-images.tar rootfs
+  flatten --platform linux/arm64 oci:./layout rootfs
+  flatten busybox.tar -o rootfs.tar          (a tar instead of a directory)
+  flatten diff --mtime seconds --ignore-docker-init rootfs export.tar
+  flatten inspect busybox.tar
+  flatten ls busybox.tar /etc";
+
+/// Turn a saved container image into its root filesystem, as `docker export` would.
+#[derive(Debug, Parser)]
+#[command(
+    name = "flatten",
+    version,
+    about,
+    after_long_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub(super) struct Cli {
+    #[command(subcommand)]
+    pub(super) command: Option<Command>,
+
+    #[command(flatten)]
+    pub(super) args: Args,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(super) enum Command {
+    /// Compare two trees (directories or tars, such as a `docker export`), one line per
+    /// difference; exit 0 when equal, 1 when not, 2 on error.
+    #[command(after_long_help = DIFF_HELP)]
+    Diff(DiffArgs),
+    /// Describe an image: names, run configuration, each layer (digests checked, sizes,
+    /// entries, whiteouts) and the build history lined up with the layers.
+    Inspect(InspectArgs),
+    /// List the flattened tree without writing it, like `tar -tv` of the export, with the
+    /// layer each path came from.
+    Ls(LsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct LsArgs {
+    /// The image, as for flattening.
+    #[arg(value_name = "IMAGE")]
+    pub(super) image: String,
+    /// List only this path and what is below it.
+    #[arg(value_name = "PATH")]
+    pub(super) path: Option<String>,
+    #[command(flatten)]
+    pub(super) choice: Choice,
+    /// Print JSON (for scripts) instead of text.
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct InspectArgs {
+    /// The image, as for flattening.
+    #[arg(value_name = "IMAGE")]
+    pub(super) image: String,
+    #[command(flatten)]
+    pub(super) choice: Choice,
+    /// Print JSON (for scripts) instead of text.
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+/// Which image, and whether to check it.
+#[derive(Debug, clap::Args)]
+pub(super) struct Choice {
+    /// Which image of several: a tag (as in RepoTags or the OCI ref name), a digest, or @N.
+    #[arg(long = "image", value_name = "REF")]
+    pub(super) image_ref: Option<String>,
+
+    /// Which platform of a multi-platform image: os/arch[/variant] (default: this host's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
+    pub(super) platform: Option<Platform>,
+
+    /// Do not check layer, manifest and config digests.
+    #[arg(long)]
+    pub(super) no_verify: bool,
+}
+
+impl Choice {
+    /// Opens the image named by `image` (whose transport name may carry a reference).
+    pub(super) fn open(&self, image: &str) -> Result<(Image, Options)> {
+        let (input, transport_ref) = Input::parse(image)?;
+        let image_ref = match (&self.image_ref, transport_ref) {
+            (Some(_), Some(_)) => {
+                return Err(Error::usage(
+                    "give the image reference either in IMAGE or with --image, not both",
+                ))
+            }
+            (a, b) => a.clone().or(b),
+        };
+        let mut options = Options::default();
+        options.selector = Selector {
+            image: image_ref,
+            platform: self.platform.clone(),
+        };
+        options.verify = !self.no_verify;
+        options.strategy = strategy_from_env();
+        options.cancel = interrupt_token();
+        let image = Image::open(&input, &options.selector, options.verify)?;
+        Ok((image, options))
+    }
+}
+
+const DIFF_HELP: &str = "\
+Compares path sets, types, modes, owners, sizes and contents, symlink targets, device
+numbers, hardlink groups, xattrs and mtimes. Lines look like
+  /etc/passwd: content differs (size 812 vs 790)
+  /usr/bin/ping: xattrs (security.capability vs )
+  /tmp/x: only in B (file)
+
+Examples:
+  flatten img.tar rootfs && docker export $(docker create img) > export.tar
+  flatten diff --mtime seconds --ignore-docker-init rootfs export.tar";
+
+#[derive(Debug, clap::Args)]
+pub(super) struct DiffArgs {
+    /// The first tree: a directory, or a tar (plain, gzip or zstd; - for stdin).
+    #[arg(value_name = "A")]
+    pub(super) a: PathBuf,
+    /// The second tree.
+    #[arg(value_name = "B")]
+    pub(super) b: PathBuf,
+    /// How to compare mtimes: exact (to the nanosecond), seconds (as docker export keeps
+    /// them) or ignore.
+    #[arg(long, value_enum, default_value = "exact")]
+    pub(super) mtime: MtimeArg,
+    /// Leave out what `docker create` adds to a container (/.dockerenv, /etc/hosts, /proc, …).
+    #[arg(long)]
+    pub(super) ignore_docker_init: bool,
+    /// Leave out PATH and everything below it (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub(super) ignore: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(super) enum MtimeArg {
+    Exact,
+    Seconds,
+    Ignore,
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct Args {
+    /// The image: an archive, an OCI layout directory, a transport name, or - for stdin.
+    #[arg(value_name = "IMAGE", required = true)]
+    pub(super) image: Option<String>,
+
+    /// The directory to create; it must be missing or empty.
+    #[arg(value_name = "TARGET", required_unless_present = "output")]
+    pub(super) target: Option<PathBuf>,
+
+    /// Write the root filesystem as one tar (PAX, numeric owners, docker export's order) to
+    /// FILE instead of a directory; - for standard output. Needs no privileges.
+    #[arg(short, long, value_name = "FILE", conflicts_with = "target")]
+    pub(super) output: Option<PathBuf>,
+
+    /// Also add what `docker create` puts into a container (/.dockerenv, /etc/hosts, /proc,
+    /// the WORKDIR, …) and keep only what `docker export` keeps (whole seconds,
+    /// security.capability): the result is what `docker export` of a new container gives.
+    #[arg(long)]
+    pub(super) docker_export: bool,
+
+    #[command(flatten)]
+    pub(super) choice: Choice,
+
+    /// No progress and no summary line (problems are still reported).
+    #[arg(short, long)]
+    pub(super) quiet: bool,
+}
+
+fn parse_platform(s: &str) -> std::result::Result<Platform, String> {
+    Platform::parse(s).map_err(|e| e.message().to_owned())
+}

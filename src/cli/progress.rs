@@ -1,0 +1,56 @@
+//! Progress on stderr: a bar per layer, when stderr is a terminal and not `-q`.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use flatten::Observer;
+
+/// A progress bar per layer on stderr, when stderr is a terminal and not `-q`.
+pub(super) struct Bars {
+    bar: Option<ProgressBar>,
+    enabled: bool,
+}
+
+impl Bars {
+    pub(super) fn new(quiet: bool) -> Bars {
+        Bars {
+            bar: None,
+            enabled: !quiet && std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Bars {
+    fn layer_start(&mut self, index: usize, count: usize, size: Option<u64>) {
+        if !self.enabled {
+            return;
+        }
+        self.clear();
+        let bar = ProgressBar::with_draw_target(size, ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template(
+            "layer {msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(format!("{}/{count}", index + 1));
+        self.bar = Some(bar);
+    }
+
+    fn advance(&mut self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+        }
+    }
+
+    fn layer_done(&mut self, _index: usize) {
+        self.clear();
+    }
+}
