@@ -178,9 +178,9 @@ def python_archives():
     write(f"{OUT}/py-global.tar", tarfile.PAX_FORMAT, members, pax_headers=glob)
 
     # Two global headers: a second archive, with its own 'g', appended to the first without the
-    # first's end-of-archive blocks. The second 'g' changes uid and sets a path for... nothing:
-    # `path` in a global header names every entry after it, which tools disagree on, so it is
-    # left out; it changes the xattr and adds gid.
+    # first's end-of-archive blocks. The second 'g' changes the xattr and adds gid; the first's
+    # uid still holds for the entry after it (POSIX: a global value lasts until a later global
+    # record of the same keyword).
     first = io.BytesIO()
     with tarfile.open(fileobj=first, mode="w", format=tarfile.PAX_FORMAT,
                       pax_headers={"uid": "11", "SCHILY.xattr.user.g": "one"}) as tf:
