@@ -14,7 +14,7 @@ pub mod resolve;
 pub mod xattr;
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -93,7 +93,6 @@ pub struct Target {
     /// Checked between chunks of a file's content.
     cancel: crate::Cancel,
     unreproduced: Unreproduced,
-    buf: Vec<u8>,
 }
 
 fn ts(t: Timestamp) -> TimeSpec {
@@ -134,7 +133,6 @@ impl Target {
             kernel_copy: true,
             cancel,
             unreproduced: Unreproduced::default(),
-            buf: vec![0; 256 * 1024],
         })
     }
 
@@ -273,20 +271,24 @@ impl Target {
         &self.cancel
     }
 
-    fn copy_stream(&mut self, mut out: &File, body: &mut dyn Read, phys: &[u8]) -> Result<u64> {
+    /// Writes `body` to `out` straight from the reader's own buffer: with digests checked,
+    /// that is the very chunk that was hashed, written without another copy.
+    fn copy_stream(&mut self, mut out: &File, body: &mut dyn BufRead, phys: &[u8]) -> Result<u64> {
         let mut written = 0u64;
         loop {
             self.interrupted(phys)?;
-            let n = match body.read(&mut self.buf) {
-                Ok(0) => return Ok(written),
-                Ok(n) => n,
+            let next = match body.fill_buf() {
+                Ok([]) => return Ok(written),
+                Ok(next) => next,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     return Err(Error::io("cannot read entry data", e).with_kind(ErrorKind::Input))
                 }
             };
-            out.write_all(&self.buf[..n])
+            let n = next.len().min(COPY_CHUNK as usize);
+            out.write_all(&next[..n])
                 .ctx(|| format!("cannot write {}", show(phys)))?;
+            body.consume(n);
             written += n as u64;
         }
     }
@@ -297,7 +299,7 @@ impl Target {
         &mut self,
         out: &File,
         map: &SparseMap,
-        pieces: &mut dyn Read,
+        pieces: &mut dyn BufRead,
         phys: &[u8],
     ) -> Result<u64> {
         use std::io::{Seek, SeekFrom};
@@ -325,13 +327,13 @@ impl Target {
         size: u64,
         phys: &[u8],
     ) -> Result<u64> {
-        let mut range = FileRange {
+        let range = FileRange {
             file: src,
             at: offset,
             end: offset + size,
         };
         if !self.kernel_copy {
-            return self.copy_stream(out, &mut range, phys);
+            return self.copy_stream(out, &mut io::BufReader::with_capacity(1 << 20, range), phys);
         }
         let mut off = offset as i64;
         let mut done = 0u64;
@@ -346,6 +348,7 @@ impl Target {
                     if done == 0 =>
                 {
                     self.kernel_copy = false;
+                    let mut range = io::BufReader::with_capacity(1 << 20, range);
                     return self.copy_stream(out, &mut range, phys);
                 }
                 Err(e) => {

@@ -217,8 +217,10 @@ struct Chunks {
     tap_rx: Option<Receiver<Option<Tap>>>,
 }
 
-impl Read for Chunks {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+impl Chunks {
+    /// The rest of the current chunk, the next one received if it is used up; empty at the
+    /// end of the stream.
+    fn fill(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.chunk.len() {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
@@ -233,13 +235,30 @@ impl Read for Chunks {
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
+                Err(_) => return Ok(&[]),
             }
         }
-        let n = out.len().min(self.chunk.len() - self.pos);
-        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        Ok(&self.chunk[self.pos..])
+    }
+}
+
+impl Read for Chunks {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let chunk = self.fill()?;
+        let n = out.len().min(chunk.len());
+        out[..n].copy_from_slice(&chunk[..n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+impl io::BufRead for Chunks {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.fill()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.chunk.len());
     }
 }
 
@@ -291,5 +310,35 @@ impl Ahead<'_> {
 impl Read for Ahead<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         self.chunks.read(out)
+    }
+}
+
+/// Dead content is passed over chunk by chunk, never copied.
+impl crate::tar::Source for Ahead<'_> {
+    fn skip(&mut self, n: u64) -> io::Result<u64> {
+        use io::BufRead;
+        let mut done = 0;
+        while done < n {
+            let have = self.chunks.fill_buf()?.len();
+            if have == 0 {
+                break;
+            }
+            let k = have.min((n - done).min(usize::MAX as u64) as usize);
+            self.chunks.consume(k);
+            done += k as u64;
+        }
+        Ok(done)
+    }
+
+    fn lends(&self) -> bool {
+        true
+    }
+
+    fn peek(&mut self) -> io::Result<&[u8]> {
+        self.chunks.fill()
+    }
+
+    fn advance(&mut self, n: usize) {
+        io::BufRead::consume(&mut self.chunks, n);
     }
 }

@@ -7,7 +7,7 @@
 //! in place, so that its files can be copied by the kernel and dead ones seeked past.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 use super::ahead::{decode_ahead, plain_ahead};
 use super::region::RegionReader;
@@ -15,7 +15,7 @@ use super::{sniff, Compression, Layers, Measured};
 use crate::digest::Tap;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layer::region::Region;
-use crate::tar::{Archive, Data, Header, Source, SparseMap, Stream};
+use crate::tar::{Archive, Data, Header, Source, SparseMap};
 use crate::Observer;
 
 /// How to read a layer.
@@ -47,14 +47,14 @@ pub struct Item<'e> {
 /// Where a new file's content comes from.
 pub enum Body<'a> {
     /// Read it from a stream (a decoded layer).
-    Stream(&'a mut dyn Read),
+    Stream(&'a mut dyn BufRead),
     /// Copy it, in the kernel, from this offset of a file (a plain layer read in place).
     Range { file: &'a File, offset: u64 },
     /// A sparse file: its pieces read in order from `pieces`, each written where the map
     /// says; the holes between them are left as holes.
     Sparse {
         map: &'a SparseMap,
-        pieces: &'a mut dyn Read,
+        pieces: &'a mut dyn BufRead,
     },
 }
 
@@ -166,8 +166,7 @@ fn read_stream(
         } else {
             decode_ahead(scope, Box::new(blob), &expected, how.verify)
         };
-        let mut src = Stream(&mut ahead);
-        match walk(&mut src, how, None, visit, &mut |_| {}) {
+        match walk(&mut ahead, how, None, visit, &mut |_| {}) {
             Ok(()) => ahead.finish(),
             Err(e) => {
                 ahead.abort();

@@ -2,7 +2,7 @@
 //! long names), sparse maps, and each entry's content, with the position of everything so
 //! that a plain layer's file can be copied from where it lies.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 
 use super::block::{field, Block, BLOCK};
 use super::model::{Header, Kind, Meta, Timestamp};
@@ -10,7 +10,9 @@ use super::pax::{self, decimal, Keywords, XATTR};
 use super::sparse::{self, Expand, Piece, SparseMap};
 use crate::error::{Error, Result};
 
-/// What an archive is read from: a stream, which may know a faster way to skip than reading.
+/// What an archive is read from: a stream, which may know a faster way to skip than reading,
+/// and may hold what comes next in memory already (then it is written from there, not
+/// copied).
 pub trait Source: Read {
     /// Skips up to `n` bytes; returns how many there were (fewer only at the end).
     fn skip(&mut self, n: u64) -> io::Result<u64> {
@@ -27,6 +29,20 @@ pub trait Source: Read {
         }
         Ok(done)
     }
+
+    /// Whether [`Source::peek`] lends the next bytes.
+    fn lends(&self) -> bool {
+        false
+    }
+
+    /// The next bytes, held in memory already (empty at the end); only where
+    /// [`Source::lends`].
+    fn peek(&mut self) -> io::Result<&[u8]> {
+        Ok(&[])
+    }
+
+    /// Passes `n` bytes of what [`Source::peek`] lent.
+    fn advance(&mut self, _n: usize) {}
 }
 
 /// Any reader, skipped by reading.
@@ -52,28 +68,68 @@ struct Payload<'a> {
     /// Stored bytes of the current entry not yet consumed, of `stored`.
     remaining: u64,
     stored: u64,
+    /// Bytes read ahead from a source that does not lend its own, not yet consumed (they
+    /// are counted in `remaining`): `held[held_at..]`.
+    held: Vec<u8>,
+    held_at: usize,
 }
+
+/// How much is read ahead at once from a source that does not lend.
+const HOLD: usize = 64 * 1024;
 
 impl Read for Payload<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = buf
-            .len()
-            .min(self.remaining.min(usize::MAX as u64) as usize);
-        if want == 0 {
-            return Ok(0);
+        let n = {
+            let next = self.fill_buf()?;
+            let n = next.len().min(buf.len());
+            buf[..n].copy_from_slice(&next[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl io::BufRead for Payload<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let limit = self.remaining.min(usize::MAX as u64) as usize;
+        if limit == 0 {
+            return Ok(&[]);
         }
+        if self.held_at < self.held.len() {
+            return Ok(&self.held[self.held_at..]);
+        }
+        if self.src.lends() {
+            if self.src.peek()?.is_empty() {
+                return Err(self.cut_short());
+            }
+            let next = self.src.peek()?;
+            return Ok(&next[..next.len().min(limit)]);
+        }
+        self.held.resize(HOLD.min(limit), 0);
+        self.held_at = 0;
         let n = loop {
-            match self.src.read(&mut buf[..want]) {
+            match self.src.read(&mut self.held) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                r => break r?,
+                r => break r,
             }
         };
+        let n = n.inspect_err(|_| self.held.clear())?;
+        self.held.truncate(n);
         if n == 0 {
             return Err(self.cut_short());
         }
+        Ok(&self.held)
+    }
+
+    fn consume(&mut self, n: usize) {
+        if self.held_at < self.held.len() {
+            self.held_at += n;
+        } else {
+            self.src.advance(n);
+        }
         self.pos += n as u64;
         self.remaining -= n as u64;
-        Ok(n)
     }
 }
 
@@ -92,6 +148,11 @@ impl Payload<'_> {
     /// Consumes what is left of the current entry, and its padding if there is any: a
     /// stream may stop right after the last file's content (umoci 0.4.7 writes such layers).
     fn finish(&mut self) -> io::Result<()> {
+        let held = (self.held.len() - self.held_at) as u64;
+        self.held.clear();
+        self.held_at = 0;
+        self.pos += held;
+        self.remaining -= held;
         if self.remaining > 0 {
             let n = self.src.skip(self.remaining)?;
             self.pos += n;
@@ -142,13 +203,13 @@ pub struct Entry {
 /// The content of the current entry.
 pub enum Data<'b> {
     /// Stored whole, [`Header::size`] bytes.
-    Whole(&'b mut dyn Read),
+    Whole(&'b mut dyn BufRead),
     /// A sparse file: its pieces, one after the other, each to go where the map says.
     Sparse {
         /// Where each piece goes.
         map: &'b SparseMap,
         /// The pieces, one after the other.
-        pieces: &'b mut dyn Read,
+        pieces: &'b mut dyn BufRead,
     },
 }
 
@@ -184,6 +245,8 @@ impl<'a> Archive<'a> {
                 pos: 0,
                 remaining: 0,
                 stored: 0,
+                held: Vec::new(),
+                held_at: 0,
             },
             global: Keywords::default(),
             map: None,
