@@ -93,6 +93,8 @@ pub struct Target {
     /// Checked between chunks of a file's content.
     cancel: crate::Cancel,
     unreproduced: Unreproduced,
+    /// For copying through user space where the kernel cannot copy.
+    buf: Vec<u8>,
 }
 
 fn ts(t: Timestamp) -> TimeSpec {
@@ -133,6 +135,7 @@ impl Target {
             kernel_copy: true,
             cancel,
             unreproduced: Unreproduced::default(),
+            buf: vec![0; 256 * 1024],
         })
     }
 
@@ -293,6 +296,26 @@ impl Target {
         }
     }
 
+    /// Copies a byte range of the archive through our buffer (another filesystem, where
+    /// `copy_file_range` refuses).
+    fn copy_read(&mut self, mut out: &File, mut range: FileRange<'_>, phys: &[u8]) -> Result<u64> {
+        let mut written = 0u64;
+        loop {
+            self.interrupted(phys)?;
+            let n = match range.read(&mut self.buf) {
+                Ok(0) => return Ok(written),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::io("cannot read entry data", e).with_kind(ErrorKind::Input))
+                }
+            };
+            out.write_all(&self.buf[..n])
+                .ctx(|| format!("cannot write {}", show(phys)))?;
+            written += n as u64;
+        }
+    }
+
     /// Writes each piece of a sparse file at its offset, then gives the file its size: the
     /// holes are never written, so they stay holes where the filesystem has them.
     fn copy_sparse(
@@ -333,7 +356,7 @@ impl Target {
             end: offset + size,
         };
         if !self.kernel_copy {
-            return self.copy_stream(out, &mut io::BufReader::with_capacity(1 << 20, range), phys);
+            return self.copy_read(out, range, phys);
         }
         let mut off = offset as i64;
         let mut done = 0u64;
@@ -348,8 +371,7 @@ impl Target {
                     if done == 0 =>
                 {
                     self.kernel_copy = false;
-                    let mut range = io::BufReader::with_capacity(1 << 20, range);
-                    return self.copy_stream(out, &mut range, phys);
+                    return self.copy_read(out, range, phys);
                 }
                 Err(e) => {
                     return Err(Error::io(
