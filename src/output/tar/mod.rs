@@ -86,8 +86,7 @@ pub fn write_tar(image: &Image, options: &Options, out: &mut dyn Write) -> Resul
         };
         copy_range(file, at, r.size, &mut buf, out)
     };
-    stream::write(&listing, docker_export, &mut content, out)
-        .ctx(|| "cannot write the tar output".into())
+    stream::write(&listing, &mut content, out).ctx(|| "cannot write the tar output".into())
 }
 
 /// Copies `len` bytes at `at` of `file` to `out`.

@@ -17,24 +17,11 @@ const BLOCK: usize = 512;
 pub type Content<'a> = dyn FnMut(&Listed, &mut dyn Write) -> io::Result<()> + 'a;
 
 /// Writes `entries` (a listing in `docker export`'s order, as [`Plan::list`] gives) to
-/// `out`, each file's bytes from `content`. With `docker_export`, as `docker export` writes
-/// them: mtimes in whole seconds and no xattr but `security.capability`.
-pub fn write(
-    entries: &[Listed],
-    docker_export: bool,
-    content: &mut Content<'_>,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+/// `out`, each file's bytes from `content`. What `docker export` keeps of each entry was
+/// decided when the layers were read (`crate::layer::read`, the export rules).
+pub fn write(entries: &[Listed], content: &mut Content<'_>, out: &mut dyn Write) -> io::Result<()> {
     for e in entries {
-        if docker_export {
-            let mut e = e.clone();
-            e.meta.mtime.nanos = 0;
-            e.meta.atime = None;
-            e.meta.xattrs.retain(|(k, _)| k == b"security.capability");
-            entry(&e, content, out)?;
-        } else {
-            entry(e, content, out)?;
-        }
+        entry(e, content, out)?;
     }
     out.write_all(&[0; 2 * BLOCK])?;
     out.flush()
