@@ -92,13 +92,7 @@ impl Error {
             io::ErrorKind::Interrupted => ErrorKind::Interrupted,
             _ => ErrorKind::Io,
         };
-        Error {
-            kind,
-            message: what.into(),
-            layer: None,
-            entry: None,
-            source: Some(Box::new(source)),
-        }
+        Self::caused(kind, what, source)
     }
 
     /// `what` went wrong because of `source`, which is kept as this error's source.
@@ -108,24 +102,15 @@ impl Error {
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
         Error {
-            kind,
-            message: what.into(),
-            layer: None,
-            entry: None,
             source: Some(Box::new(source)),
+            ..Self::new(kind, what)
         }
     }
 
     /// This error as the cause of a wider one, `what` (shown `what: this error`), of the
     /// same kind.
     pub fn context(self, what: impl Into<String>) -> Self {
-        Error {
-            kind: self.kind,
-            message: what.into(),
-            layer: None,
-            entry: None,
-            source: Some(Box::new(self)),
-        }
+        Self::caused(self.kind, what, self)
     }
 
     /// This error, of another kind.
