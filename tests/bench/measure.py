@@ -403,7 +403,7 @@ def versions(args):
                 break
     return [
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"- flatten: `{args.flatten}` ({first_line([args.flatten, '--version'])})" +
+        f"- flatten: `{shown_path(args.flatten)}` ({first_line([args.flatten, '--version'])})" +
         (f", {args.label}" if args.label else ""),
         f"- machine: {os.cpu_count()} CPUs ({cpu}), {os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB, "
         f"kernel {platform.release()}",
@@ -421,6 +421,14 @@ def fstype(path):
                               text=True).stdout.strip()
     except OSError:
         return "?"
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def shown_path(p):
+    """A path inside this repository relative to it, so that reports name no machine's paths."""
+    return os.path.relpath(p, REPO) if p.startswith(REPO + os.sep) else p
 
 
 def report(args, results, elapsed):
@@ -467,7 +475,7 @@ def report(args, results, elapsed):
         seen.add(key)
         argv = [a if not a.startswith(args.bench_dir) else "$BENCH_DIR" + a[len(args.bench_dir):]
                 for a in r["argv"]]
-        argv = ["OUT" if a.endswith("/out") else a for a in argv]
+        argv = ["OUT" if a.endswith("/out") else shown_path(a) for a in argv]
         shown = " ".join(a if " " not in a and "$" not in a[1:] else f"'{a}'" for a in argv[:12])
         if len(argv) > 12:
             shown += f" … ({len(argv) - 12} more)"
