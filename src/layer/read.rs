@@ -81,18 +81,12 @@ pub fn plain_region(layers: &dyn Layers, index: usize) -> Result<Option<Region>>
     let Some(region) = layers.region(index)? else {
         return Ok(None);
     };
-    let mut head = [0u8; 8];
-    let mut r = RegionReader::new(region.clone());
-    let mut n = 0;
-    while n < head.len() {
-        match r.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("cannot read layer", e).with_kind(ErrorKind::Input)),
-        }
-    }
-    Ok((sniff(&head[..n])? == Compression::None).then_some(region))
+    let mut head = Vec::with_capacity(8);
+    RegionReader::new(region.clone())
+        .take(8)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io("cannot read layer", e).with_kind(ErrorKind::Input))?;
+    Ok((sniff(&head)? == Compression::None).then_some(region))
 }
 
 /// Reads layer `index` of `layers`, giving each entry to `visit`, and returns what was
@@ -200,15 +194,14 @@ fn walk(
         if let Some(at) = entry.data_at {
             progress(at + header.size);
         }
-        let name = header.name.clone();
         let in_place = region.zip(entry.data_at);
-        visit(Item {
+        let done = visit(Item {
             number,
             header,
             in_place,
             data: archive.data(),
-        })
-        .map_err(|e| e.at_entry(&name))?;
+        });
+        done.map_err(|e| e.at_entry(archive.last_name()))?;
         number += 1;
     }
     Ok(())

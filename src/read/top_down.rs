@@ -96,9 +96,15 @@ impl<K: Keep> Reader<K> {
             entry: number,
         };
         let is_dir = header.kind == Kind::Dir;
+        // The node of the path the entry names, looked up once.
+        let id = match &change {
+            Change::Put(p) | Change::Whiteout(p) | Change::Opaque(p) | Change::AufsLink(p) => {
+                self.upper.node(p)
+            }
+            Change::AufsMeta => UPPER_ROOT,
+        };
         match &change {
             Change::Put(p) => {
-                let id = self.upper.node(p);
                 let masked = self.upper.masked(id, index, is_dir);
                 self.upper.note_entry(id, index, is_dir);
                 if header.kind == Kind::File
@@ -109,32 +115,23 @@ impl<K: Keep> Reader<K> {
             }
             // Not a path of the tree: not noted, so it masks nothing.
             Change::AufsLink(p) if header.kind == Kind::File => {
-                let id = self.upper.node(p);
                 if self.upper.masked(id, index, false)
                     || !self.place(id, p, &header, source, body)?
                 {
                     self.out.skipped += header.size;
                 }
             }
-            Change::Whiteout(p) => {
+            Change::Whiteout(_) => {
                 self.out.whiteouts += 1;
-                let id = self.upper.node(p);
                 self.upper.note_whiteout(id, index);
             }
-            Change::Opaque(p) => {
+            Change::Opaque(_) => {
                 self.out.whiteouts += 1;
-                let id = self.upper.node(p);
                 self.upper.note_opaque(id, index);
             }
             Change::AufsLink(_) | Change::AufsMeta => {}
         }
-        let node = match &change {
-            Change::Put(p) | Change::Whiteout(p) | Change::Opaque(p) | Change::AufsLink(p) => {
-                self.upper.node(p)
-            }
-            Change::AufsMeta => UPPER_ROOT,
-        };
-        let mut record = Record::new(&change, node, header.kind, header.size, header.meta);
+        let mut record = Record::new(&change, id, header.kind, header.size, header.meta);
         record.data_at = in_place.map(|(_, at)| at);
         Ok(record)
     }

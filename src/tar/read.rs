@@ -255,9 +255,10 @@ impl<'a> Archive<'a> {
         }
     }
 
-    /// Bytes of the stream consumed so far.
-    pub fn position(&self) -> u64 {
-        self.io.pos
+    /// The name of the entry [`Archive::next_entry`] returned last, to say where an error
+    /// happened.
+    pub fn last_name(&self) -> &[u8] {
+        &self.last
     }
 
     /// The content of the entry [`Archive::next_entry`] returned last.
@@ -665,9 +666,8 @@ pub fn for_each(
 ) -> Result<()> {
     let mut archive = Archive::new(src);
     while let Some(entry) = archive.next_entry()? {
-        let name = entry.header.name.clone();
-        let mut content = archive.data().into_reader();
-        each(entry, &mut content).map_err(|e| e.at_entry(&name))?;
+        let done = each(entry, &mut archive.data().into_reader());
+        done.map_err(|e| e.at_entry(archive.last_name()))?;
     }
     Ok(())
 }

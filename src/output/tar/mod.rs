@@ -19,7 +19,7 @@ use crate::read::{self, Keep, Settings};
 use crate::tar::{Data, Header};
 use crate::vocabulary::path::RelPath;
 use crate::Options;
-use std::io::Read;
+use std::io::BufRead;
 
 /// Writes the flattened image to `out` as one tar stream (see `stream`). Needs
 /// no privileges: owners and devices go into the headers. Layers are read as for a
@@ -178,38 +178,40 @@ impl Spool {
 
     /// Appends the content of `s`, `size` bytes (a sparse file's holes stay holes).
     fn keep(&mut self, s: Source, size: u64, data: Data<'_>) -> Result<()> {
-        use std::io::{Seek, SeekFrom, Write};
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, &self.file);
-        let mut put = |at: u64, body: &mut dyn Read, len: u64| -> Result<()> {
-            w.seek(SeekFrom::Start(self.len + at))
-                .map_err(|e| Error::io("cannot write the spool", e))?;
-            let n = std::io::copy(&mut body.take(len), &mut w).map_err(|e| {
-                let what = match e.kind() {
-                    std::io::ErrorKind::UnexpectedEof => "cannot read entry data",
-                    _ => "cannot spool entry data",
-                };
-                Error::io(what, e)
-            })?;
-            if n < len {
-                return Err(Error::input(format!(
-                    "the layer ends inside this file: {n} of {len} bytes"
-                )));
-            }
-            Ok(())
-        };
         match data {
-            Data::Whole(r) => put(0, r, size)?,
+            Data::Whole(r) => self.put(0, r, size)?,
             Data::Sparse { map, pieces } => {
                 for p in &map.pieces {
-                    put(p.offset, pieces, p.len)?;
+                    self.put(p.offset, pieces, p.len)?;
                 }
             }
         }
-        w.flush()
-            .map_err(|e| Error::io("cannot write the spool", e))?;
-        drop(w);
         self.at.insert(s, self.len);
         self.len += size;
+        Ok(())
+    }
+
+    /// Writes `len` bytes of `body` at `at` past the spool's end, straight from the reader's
+    /// buffer (with digests checked, the chunk that was hashed).
+    fn put(&mut self, at: u64, body: &mut dyn BufRead, len: u64) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut done = 0u64;
+        while done < len {
+            let next = body
+                .fill_buf()
+                .map_err(|e| Error::io("cannot read entry data", e))?;
+            if next.is_empty() {
+                return Err(Error::input(format!(
+                    "the layer ends inside this file: {done} of {len} bytes"
+                )));
+            }
+            let n = next.len().min((len - done) as usize);
+            self.file
+                .write_all_at(&next[..n], self.len + at + done)
+                .map_err(|e| Error::io("cannot spool entry data", e))?;
+            body.consume(n);
+            done += n as u64;
+        }
         Ok(())
     }
 }
