@@ -11,6 +11,7 @@
 //! first written, and the first name of a hardlinked node) are resolved, by [`resolve`].
 
 pub mod resolve;
+mod settle;
 pub mod xattr;
 
 use std::fs::File;
@@ -95,6 +96,8 @@ pub struct Target {
     unreproduced: Unreproduced,
     /// For copying through user space where the kernel cannot copy.
     buf: Vec<u8>,
+    /// Sets the mode and times of new files and closes them, off this thread.
+    settler: settle::Settler,
 }
 
 fn ts(t: Timestamp) -> TimeSpec {
@@ -136,6 +139,7 @@ impl Target {
             cancel,
             unreproduced: Unreproduced::default(),
             buf: vec![0; 256 * 1024],
+            settler: settle::Settler::default(),
         })
     }
 
@@ -249,14 +253,19 @@ impl Target {
         }
         self.set_owner_fd(file.as_fd(), phys, meta)?;
         self.set_xattrs_fd(file.as_fd(), phys, meta)?;
-        if !mode_done {
-            nix::sys::stat::fchmod(file.as_fd(), Mode::from_bits_truncate(meta.mode))
-                .ctx(|| format!("cannot set mode of {}", show(phys)))?;
-        }
-        let atime = meta.atime.unwrap_or(meta.mtime);
-        nix::sys::stat::futimens(file.as_fd(), &ts(atime), &ts(meta.mtime))
-            .ctx(|| format!("cannot set times of {}", show(phys)))?;
-        Ok(())
+        self.settler.push(settle::Unsettled {
+            file,
+            mode: (!mode_done).then_some(meta.mode),
+            atime: meta.atime.unwrap_or(meta.mtime),
+            mtime: meta.mtime,
+            phys: phys.to_vec(),
+        })
+    }
+
+    /// Waits until every file written so far has its mode and times: the first error in
+    /// setting them, if any.
+    pub fn settled(&mut self) -> Result<()> {
+        self.settler.wait()
     }
 
     fn interrupted(&self, phys: &[u8]) -> Result<()> {
@@ -471,9 +480,10 @@ impl Target {
             .ctx(|| format!("cannot set times of {}", show(phys)))
     }
 
-    /// What could not be reproduced.
-    pub fn finish(self) -> Unreproduced {
-        self.unreproduced
+    /// Waits for the last files to be settled; what could not be reproduced.
+    pub fn finish(mut self) -> Result<Unreproduced> {
+        self.settled()?;
+        Ok(std::mem::take(&mut self.unreproduced))
     }
 
     /// Owner, xattrs, mode (not for symlinks) and times of a non-directory by name.

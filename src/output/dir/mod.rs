@@ -116,6 +116,7 @@ pub fn apply(
         skipped,
         ..Outcome::default()
     };
+    target.settled()?;
     let mut plan = plan(layers, &records, &upper)?;
     if let Some(workdir) = &settings.docker_export {
         plan.add_docker_init(workdir.as_deref())?;
@@ -124,7 +125,7 @@ pub fn apply(
     out.moved = w.reconcile()?;
     out.reread = w.fetch_missing(layers, settings.verify)?;
     w.write_tree()?;
-    out.unreproduced = target.finish();
+    out.unreproduced = target.finish()?;
     Ok(out)
 }
 
