@@ -38,6 +38,7 @@
 #                 the size of the ext4loop image)
 #   BENCH_QUIET   1 (default): wait for quiet CPUs before each command; 0: don't
 #   SYSCALLS      1 (default) to add the strace counts, 0 not to
+#   BENCH_SKIP    commands to leave out, comma-separated (e.g. umoci,gnutar-layers)
 # Output: the markdown on stdout, also in $BENCH_DIR/results-<date>.md (raw numbers
 # of every run in results-<date>.json); progress on stderr.
 set -euo pipefail
