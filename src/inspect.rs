@@ -40,8 +40,8 @@ pub struct Inspection {
 /// One layer, as read.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerInfo {
-    /// Its position, from 0 at the bottom (the manifest's order).
-    pub index: usize,
+    /// Its number, from 1 at the bottom (the manifest's order; see [`crate::error::LayerRef`]).
+    pub number: usize,
     /// Where the image keeps it.
     pub path: String,
     /// The media type the manifest gives (not trusted: compression is sniffed).
@@ -76,7 +76,8 @@ pub struct Step {
     pub created_by: Option<String>,
     /// The step's comment.
     pub comment: Option<String>,
-    /// The index of the layer this step made; `None` for steps that made none.
+    /// The number of the layer this step made (1 at the bottom); `None` for steps that
+    /// made none.
     pub layer: Option<usize>,
 }
 
@@ -117,7 +118,7 @@ pub fn inspect(image: &Image, cancel: &crate::Cancel) -> Result<Inspection> {
             e.blob.is_some() || e.named.is_some() || e.diff_id.is_some() || e.size.is_some();
         let problem = m.verify(e).err().map(|e| e.message().to_owned());
         layers.push(LayerInfo {
-            index,
+            number: index + 1,
             path: l.path.clone(),
             media_type: l.media_type.clone(),
             digest: m.blob.to_string(),
@@ -139,7 +140,7 @@ pub fn inspect(image: &Image, cancel: &crate::Cancel) -> Result<Inspection> {
         .map(|h| {
             let layer = (!h.empty_layer && next < layers.len()).then(|| {
                 next += 1;
-                next - 1
+                next
             });
             Step {
                 created: h.created.clone(),

@@ -30,7 +30,7 @@ fn truncated_layer() {
     l.truncate(700);
     let (code, msg) = fails(&docker_archive(d.path(), "x.tar", &[l]), &[]);
     assert_eq!(code, 1);
-    assert!(msg.contains("layer 0"), "{msg}");
+    assert!(msg.contains("layer 1"), "{msg}");
 }
 
 #[test]
@@ -42,7 +42,7 @@ fn truncated_gzip_layer() {
         &docker_archive_with(d.path(), "x.tar", &[l], false),
         &["--no-verify"],
     );
-    assert!(msg.contains("layer 0"), "{msg}");
+    assert!(msg.contains("layer 1"), "{msg}");
 }
 
 #[test]
@@ -52,7 +52,7 @@ fn layer_that_is_not_a_tar() {
         .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
         .collect();
     let (_, msg) = fails(&docker_archive(d.path(), "x.tar", &[junk]), &[]);
-    assert!(msg.contains("layer 0"), "{msg}");
+    assert!(msg.contains("layer 1"), "{msg}");
 }
 
 #[test]
@@ -61,7 +61,7 @@ fn corrupt_header_checksum_names_the_layer() {
     let mut l = base();
     l[600 - 88] ^= 0x10; // inside the second header (etc/a): its checksum no longer matches
     let (_, msg) = fails(&docker_archive(d.path(), "x.tar", &[l]), &["--no-verify"]);
-    assert!(msg.contains("layer 0"), "{msg}");
+    assert!(msg.contains("layer 1"), "{msg}");
 }
 
 #[test]
@@ -75,7 +75,7 @@ fn lying_size_in_a_header() {
     let sum: u32 = l[h..h + 512].iter().map(|&b| u32::from(b)).sum();
     l[h + 148..h + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
     let (_, msg) = fails(&docker_archive(d.path(), "x.tar", &[l]), &["--no-verify"]);
-    assert!(msg.contains("layer 0") && msg.contains("etc/a"), "{msg}");
+    assert!(msg.contains("layer 1") && msg.contains("etc/a"), "{msg}");
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn missing_layer_and_missing_config() {
     );
     let (_, msg) = fails(&d.path().join("a.tar"), &[]);
     assert!(
-        msg.contains("layer 0") && msg.contains("nope/layer.tar") && msg.contains("missing"),
+        msg.contains("layer 1") && msg.contains("nope/layer.tar") && msg.contains("missing"),
         "{msg}"
     );
     let m = serde_json::json!([{"Config": "gone.json", "Layers": []}]);
@@ -211,7 +211,7 @@ fn a_layer_cut_inside_a_file_is_refused_even_when_the_file_is_dead() {
         let (code, msg) = fails(&image, &["--no-verify"]);
         assert_eq!(code, 1, "{msg}");
         assert!(
-            msg.contains("layer 0") && msg.contains("big"),
+            msg.contains("layer 1") && msg.contains("big"),
             "compressed {compress}: {msg}"
         );
     }

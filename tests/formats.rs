@@ -92,7 +92,7 @@ fn docker_save_layer_saved_once_and_linked() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("layer 1") && err.contains("outside the archive"),
+        err.contains("layer 2") && err.contains("outside the archive"),
         "{err}"
     );
 }
@@ -381,7 +381,7 @@ fn layer_digest_mismatch_names_the_layer_and_no_verify_skips_it() {
     assert_eq!(err.kind(), flatten::ErrorKind::Verification);
     let msg = err.to_string();
     assert!(
-        msg.starts_with("layer 1 (sha256:") && msg.contains("mismatch"),
+        msg.starts_with("layer 2 (sha256:") && msg.contains("mismatch"),
         "{msg}"
     );
     let o = Options::default().verify(false);
@@ -412,7 +412,7 @@ fn diff_id_mismatch_is_caught() {
         .unwrap_err()
         .to_string();
     assert!(
-        msg.contains("layer 1") && msg.contains("diff_id mismatch"),
+        msg.contains("layer 2") && msg.contains("diff_id mismatch"),
         "{msg}"
     );
 }

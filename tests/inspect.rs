@@ -50,7 +50,7 @@ fn inspect_reports_the_config_of_a_docker_built_image() {
         .map(|h| h["layer"].clone())
         .collect();
     let made: Vec<u64> = steps.iter().filter_map(serde_json::Value::as_u64).collect();
-    assert_eq!(made, [0, 1, 2, 3]);
+    assert_eq!(made, [1, 2, 3, 4], "numbered from 1 at the bottom");
     assert!(steps.iter().filter(|s| s.is_null()).count() >= 5);
 }
 
@@ -108,14 +108,28 @@ fn inspect_says_which_layer_failed_to_verify() {
     let f = files.iter_mut().find(|(n, _)| n.ends_with(&hex)).unwrap();
     f.1[512] = b'X';
     write_dir(d.path(), &files);
-    let j = inspect_json(&[d.path().to_str().unwrap()]);
+    // The report is printed whole, and the exit code says the image is bad (issue 12).
+    let out = bin()
+        .args(["inspect", "--json"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr,
+        "flatten: layer 1 did not verify: the image is corrupt or was altered\n"
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["layers"][0]["verified"], false);
+    assert_eq!(j["layers"][0]["number"], 1);
     assert!(j["layers"][0]["problem"]
         .as_str()
         .unwrap()
         .contains("mismatch"));
     // The text form says it too.
     let out = bin().arg("inspect").arg(d.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(" NO ") && text.contains("mismatch"), "{text}");
 }

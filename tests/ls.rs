@@ -93,7 +93,7 @@ fn ls_names_the_layer_each_path_came_from_and_filters_by_path() {
         .iter()
         .map(|e| (e["path"].as_str().unwrap(), e["layer"].as_u64().unwrap()))
         .collect();
-    assert_eq!(layers, [("/hello.txt", 0), ("/hoge.txt", 1)]);
+    assert_eq!(layers, [("/hello.txt", 1), ("/hoge.txt", 2)]);
     let d = tmp();
     let image = docker_archive(
         d.path(),
@@ -112,7 +112,7 @@ fn ls_names_the_layer_each_path_came_from_and_filters_by_path() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.lines()
-            .any(|l| l.starts_with("drwxr-xr-x 0/0") && l.contains(" a/  [layer 0]")),
+            .any(|l| l.starts_with("drwxr-xr-x 0/0") && l.contains(" a/  [layer 1]")),
         "{text}"
     );
     let out = bin().arg("ls").arg(&image).arg("nope").output().unwrap();

@@ -167,7 +167,7 @@ fn malformed_pax_records_are_refused_naming_layer_and_entry() {
     ] {
         let msg = refused(&[E::file("ok", b"1"), E::file("victim", b"2").raw_pax(&data)]);
         assert!(
-            msg.contains("layer 0") && msg.contains("victim") && msg.contains("PAX"),
+            msg.contains("layer 1") && msg.contains("victim") && msg.contains("PAX"),
             "{why}: {msg}"
         );
     }
@@ -257,7 +257,7 @@ fn broken_sparse_maps_are_refused() {
     ] {
         let msg = refused(&[E::file("ok", b"1"), entry]);
         assert!(
-            msg.contains("layer 0") && msg.contains(says),
+            msg.contains("layer 1") && msg.contains(says),
             "{why}: {msg}"
         );
     }

@@ -684,7 +684,7 @@ fn judge(out: &Output, got: Option<Got>, truth: &Got) -> Verdict {
             match reported {
                 Some(l) => Verdict::Refused(format!(
                     "exit 0, layer {} verified: false, problem: {}",
-                    l["index"], l["problem"]
+                    l["number"], l["problem"]
                 )),
                 None => Verdict::Wrong(format!("exit 0 with another description: {g}")),
             }

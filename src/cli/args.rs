@@ -67,11 +67,40 @@ pub(super) enum Command {
     Diff(DiffArgs),
     /// Describe an image: names, run configuration, each layer (digests checked, sizes,
     /// entries, whiteouts) and the build history lined up with the layers.
+    #[command(after_long_help = INSPECT_HELP)]
     Inspect(InspectArgs),
     /// List the flattened tree without writing it, like `tar -tv` of the export, with the
     /// layer each path came from.
+    #[command(after_long_help = LS_HELP)]
     Ls(LsArgs),
+    /// Print a shell completion script: `flatten completions bash > /etc/bash_completion.d/flatten`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `flatten man | man -l -`.
+    Man,
 }
+
+const LS_HELP: &str = "\
+One line per path, in docker export's order, like `tar -tv`:
+  drwxr-xr-x 0/0         0 2024-01-02 03:04 etc/  [layer 1]
+  -rw-r--r-- 0/0       812 2024-01-02 03:04 etc/passwd  [layer 3]
+  lrwxrwxrwx 0/0         0 2024-01-02 03:04 bin -> usr/bin  [layer 1]
+  hrw-r--r-- 0/0         0 2024-01-02 03:04 usr/bin/perl5.36 link to usr/bin/perl  [layer 2]
+Layers are numbered from 1 at the bottom, as in the manifest. Names are quoted as GNU
+tar quotes them: \\n, \\t, \\\\ and \\ooo (octal) for control characters and bytes that
+are not UTF-8.
+
+--json prints an array of objects: path, type (file, directory, symlink, hardlink, char,
+block, fifo), mode (octal string), uid, gid, mtime, layer, and size, target, link_to,
+device, xattrs where they apply. A name that is not UTF-8 is given quoted, with its exact
+bytes in base64 beside it (path_bytes, target_bytes, link_to_bytes).
+
+Examples:
+  flatten ls busybox.tar /etc
+  flatten ls --json img.tar | jq -r '.[] | select(.layer == 3) | .path'";
 
 #[derive(Debug, clap::Args)]
 pub(super) struct LsArgs {
@@ -141,6 +170,22 @@ impl Choice {
     }
 }
 
+const INSPECT_HELP: &str = "\
+Every layer is read and its digests checked, as flattening would. Exit status: 0 when
+every layer verified, 1 when one did not (the report is still printed) or the image
+cannot be read, 2 on a usage error.
+
+The text form has sections names, format, manifest, config, platform, entrypoint, cmd,
+workdir, user, env, exposed port, label, a table of layers (#, digest, diff_id,
+verified yes/NO/-, compression, compressed and uncompressed bytes, entries, whiteouts)
+and the history, each step with the number of the layer it made. Layers are numbered
+from 1 at the bottom, as in the manifest. --json prints the same as one object; the
+schema is in docs/commands.md.
+
+Examples:
+  flatten inspect busybox.tar
+  flatten inspect --json oci:./layout | jq '.layers[] | select(.verified == false)'";
+
 const DIFF_HELP: &str = "\
 Compares path sets, types, modes, owners, sizes and contents, symlink targets, device
 numbers, hardlink groups, xattrs and mtimes. Lines look like
@@ -164,9 +209,15 @@ pub(super) struct DiffArgs {
     /// them) or ignore.
     #[arg(long, value_enum, default_value = "exact")]
     pub(super) mtime: MtimeArg,
-    /// Leave out what `docker create` adds to a container (/.dockerenv, /etc/hosts, /proc, …).
+    /// Leave out what `docker create` adds to a container (/.dockerenv, /etc/hosts, /proc,
+    /// …, and /etc or /dev where the image has none, with their mtimes) and the extended
+    /// attributes `docker export` drops (all but security.capability).
     #[arg(long)]
     pub(super) ignore_docker_init: bool,
+    /// With --ignore-docker-init: the image's WORKDIR (`flatten inspect` shows it), whose
+    /// directories `docker create` makes when the image lacks them.
+    #[arg(long, value_name = "DIR", requires = "ignore_docker_init")]
+    pub(super) workdir: Option<String>,
     /// Leave out PATH and everything below it (repeatable).
     #[arg(long, value_name = "PATH")]
     pub(super) ignore: Vec<String>,

@@ -10,6 +10,9 @@ mod progress;
 mod show;
 
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -19,7 +22,8 @@ use flatten::error::ErrorKind;
 use flatten::snapshot::{DiffOptions, Mtime, Snapshot};
 use flatten::{Error, Report, Result, Strategy};
 
-use args::{Args, Choice, Cli, Command, DiffArgs, InspectArgs, LsArgs, MtimeArg};
+use args::{Args, Cli, Command, DiffArgs, InspectArgs, LsArgs, MtimeArg};
+use flatten::vocabulary::quote::{printable, quote};
 use process::{install_interrupt_handler, interrupt_token, raise_fd_limit};
 use progress::Bars;
 use show::{human_bytes, listed_json, listed_line, plural, render_inspection};
@@ -56,12 +60,14 @@ pub fn main() -> ExitCode {
         Some(Command::Diff(d)) => (diff(d), Some(2)),
         Some(Command::Inspect(i)) => (inspect(i), None),
         Some(Command::Ls(l)) => (ls(l), None),
+        Some(Command::Completions { shell }) => (completions(*shell), None),
+        Some(Command::Man) => (man(), None),
         None => (run(&cli.args), None),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("flatten: {e}");
+            eprintln!("flatten: {}", printable(&e.to_string()));
             error_code.map_or_else(|| exit_code(&e), ExitCode::from)
         }
     }
@@ -70,7 +76,7 @@ pub fn main() -> ExitCode {
 fn exit_code(e: &Error) -> ExitCode {
     ExitCode::from(match e.kind() {
         ErrorKind::Usage | ErrorKind::Target => 2,
-        ErrorKind::Interrupted => 130,
+        ErrorKind::Interrupted => 128 + process::interrupt_signal().unwrap_or(libc::SIGINT) as u8,
         _ => 1,
     })
 }
@@ -97,6 +103,9 @@ fn diff(d: &DiffArgs) -> Result<ExitCode> {
     if d.ignore_docker_init {
         opts.ignore_docker_init();
     }
+    if let Some(w) = &d.workdir {
+        opts.docker_workdir(w);
+    }
     let lines = a.diff_with(&b, &opts);
     let mut out = std::io::stdout().lock();
     for l in &lines {
@@ -105,6 +114,25 @@ fn diff(d: &DiffArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(if lines.is_empty() { 0 } else { 1 }))
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "flatten", &mut out);
+    let _ = std::io::stdout().lock().write_all(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn man() -> Result<ExitCode> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut out)
+        .map_err(|e| Error::io("cannot render the manual page", e))?;
+    let _ = std::io::stdout().lock().write_all(&out);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn inspect(args: &InspectArgs) -> Result<ExitCode> {
@@ -119,6 +147,20 @@ fn inspect(args: &InspectArgs) -> Result<ExitCode> {
     };
     // A closed pipe (`| head`) is not an error.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    // A layer that failed its digest check makes the image bad: exit 1, as flattening would.
+    let failed: Vec<String> = report
+        .layers
+        .iter()
+        .filter(|l| l.verified == Some(false))
+        .map(|l| format!("layer {}", l.number))
+        .collect();
+    if !failed.is_empty() {
+        eprintln!(
+            "flatten: {} did not verify: the image is corrupt or was altered",
+            failed.join(", ")
+        );
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -138,7 +180,7 @@ fn ls(args: &LsArgs) -> Result<ExitCode> {
     if !prefix.is_empty() && entries.is_empty() {
         return Err(Error::input(format!(
             "{} is not in the image",
-            String::from_utf8_lossy(&prefix)
+            flatten::vocabulary::path::show(&prefix)
         )));
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -159,24 +201,134 @@ fn ls(args: &LsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_tar_output(
-    image: &str,
-    choice: &Choice,
-    output: &std::path::Path,
-    docker_export: bool,
-) -> Result<ExitCode> {
-    let (image, mut options) = choice.open(image)?;
-    options.docker_export = docker_export;
-    if output.as_os_str() == "-" {
+/// `-o FILE`: the tar goes to a temporary file beside FILE, renamed into place only when
+/// complete, so that a failed or interrupted run leaves nothing (and an old FILE intact).
+/// `-o -` writes to standard output; a reader that goes away (`| head`) ends the run
+/// quietly, as Unix tools do.
+fn write_tar_output(args: &Args, image: &str, output: &Path) -> Result<ExitCode> {
+    let start = Instant::now();
+    let (image, mut options) = args.choice.open(image)?;
+    options.docker_export = args.docker_export;
+    install_interrupt_handler();
+    let mut bars = Bars::new(args.quiet);
+    let to_stdout = output.as_os_str() == "-";
+    let written = if to_stdout {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-        flatten::output::tar::write_tar(&image, &options, &mut out)?;
+        flatten::output::tar::write_tar(&image, &options, &mut out, &mut bars).and_then(|r| {
+            out.flush()
+                .map(|()| r)
+                .map_err(|e| Error::io("cannot write the tar output", e))
+        })
     } else {
-        let file = std::fs::File::create(output)
-            .map_err(|e| Error::io(format!("cannot create {}", output.display()), e))?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        flatten::output::tar::write_tar(&image, &options, &mut out)?;
-    }
+        TarFile::create(output).and_then(|mut file| {
+            let report = flatten::output::tar::write_tar(&image, &options, file.out(), &mut bars)?;
+            file.commit()?;
+            Ok(report)
+        })
+    };
+    bars.clear();
+    let report = match written {
+        Err(e) if to_stdout && is_broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
+        r => r?,
+    };
+    let shown = if to_stdout {
+        "standard output".to_owned()
+    } else {
+        quote(output.as_os_str().as_bytes())
+    };
+    report_done(args.quiet, &shown, &report, start);
     Ok(ExitCode::SUCCESS)
+}
+
+fn is_broken_pipe(e: &Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::BrokenPipe;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// Where `-o FILE` writes: a temporary file in FILE's directory, or FILE itself when it is
+/// not a regular file (a FIFO, `/dev/null`), which must not be replaced.
+enum TarFile {
+    Temporary {
+        out: std::io::BufWriter<tempfile::NamedTempFile>,
+        dest: std::path::PathBuf,
+    },
+    Direct(std::io::BufWriter<std::fs::File>),
+}
+
+impl TarFile {
+    fn create(dest: &Path) -> Result<TarFile> {
+        let what = || format!("cannot create {}", quote(dest.as_os_str().as_bytes()));
+        match std::fs::metadata(dest) {
+            Ok(m) if !m.is_file() && !m.is_dir() => {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(dest)
+                    .map_err(|e| Error::io(what(), e))?;
+                return Ok(TarFile::Direct(std::io::BufWriter::with_capacity(
+                    1 << 20,
+                    file,
+                )));
+            }
+            Ok(m) if m.is_dir() => {
+                return Err(Error::usage(format!("{} is a directory", what())));
+            }
+            _ => {}
+        }
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = dest.file_name().map(|n| n.as_bytes()).unwrap_or(b"out");
+        let prefix = format!(".{}.", String::from_utf8_lossy(name));
+        let file = tempfile::Builder::new()
+            .prefix(&prefix)
+            .suffix(".partial")
+            .permissions(std::fs::Permissions::from_mode(0o666))
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(what(), e))?;
+        Ok(TarFile::Temporary {
+            out: std::io::BufWriter::with_capacity(1 << 20, file),
+            dest: dest.to_owned(),
+        })
+    }
+
+    fn out(&mut self) -> &mut dyn Write {
+        match self {
+            TarFile::Temporary { out, .. } => out,
+            TarFile::Direct(out) => out,
+        }
+    }
+
+    /// Flushes the tar and moves it into place.
+    fn commit(self) -> Result<()> {
+        match self {
+            TarFile::Temporary { out, dest } => {
+                let file = out
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .map_err(|e| Error::io("cannot write the tar output", e))?;
+                file.persist(&dest).map_err(|e| {
+                    Error::io(
+                        format!(
+                            "cannot rename the tar output to {}",
+                            quote(dest.as_os_str().as_bytes())
+                        ),
+                        e.error,
+                    )
+                })?;
+                Ok(())
+            }
+            TarFile::Direct(mut out) => out
+                .flush()
+                .map_err(|e| Error::io("cannot write the tar output", e)),
+        }
+    }
 }
 
 fn run(args: &Args) -> Result<ExitCode> {
@@ -185,7 +337,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         return Err(Error::usage("IMAGE is required"));
     };
     if let Some(output) = &args.output {
-        return write_tar_output(image, &args.choice, output, args.docker_export);
+        return write_tar_output(args, image, output);
     }
     let Some(target) = &args.target else {
         return Err(Error::usage("give TARGET or --output"));
@@ -199,11 +351,20 @@ fn run(args: &Args) -> Result<ExitCode> {
     let mut bars = Bars::new(args.quiet);
     let report = flatten::flatten_image(&image, target, &options, &mut bars).map_err(|e| {
         bars.clear();
-        let note = format!("; {} is incomplete", target.display());
+        // A target refused (not empty, locked) was not touched.
+        if e.kind() == ErrorKind::Target {
+            return e;
+        }
+        let note = format!("; {} is incomplete", quote(target.as_os_str().as_bytes()));
         Error::new(e.kind(), format!("{}{note}", e))
     })?;
     bars.clear();
-    report_done(args.quiet, target, &report, start);
+    report_done(
+        args.quiet,
+        &quote(target.as_os_str().as_bytes()),
+        &report,
+        start,
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -215,7 +376,7 @@ pub(super) fn strategy_from_env() -> Strategy {
     }
 }
 
-fn report_done(quiet: bool, target: &std::path::Path, r: &Report, start: Instant) {
+fn report_done(quiet: bool, target: &str, r: &Report, start: Instant) {
     if !quiet {
         eprintln!(
             "flatten: {}, {}, {} in {:.2} s into {}",
@@ -223,7 +384,7 @@ fn report_done(quiet: bool, target: &std::path::Path, r: &Report, start: Instant
             plural(r.entries, "entry"),
             human_bytes(r.bytes),
             start.elapsed().as_secs_f64(),
-            target.display()
+            target
         );
     }
     let u = &r.unreproduced;

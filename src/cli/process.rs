@@ -8,8 +8,24 @@ pub(super) fn interrupt_token() -> flatten::Cancel {
     INTERRUPT.get_or_init(flatten::Cancel::new).clone()
 }
 
-extern "C" fn on_interrupt(_: libc::c_int) {
-    // Set before the handler is installed; an atomic load and store only.
+/// The signal that stopped the run, for the exit code (128 + N, as shells report it).
+static SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+pub(super) fn interrupt_signal() -> Option<i32> {
+    match SIGNAL.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        n => Some(n),
+    }
+}
+
+extern "C" fn on_interrupt(sig: libc::c_int) {
+    // Set before the handler is installed; atomic loads and stores only.
+    let _ = SIGNAL.compare_exchange(
+        0,
+        sig,
+        std::sync::atomic::Ordering::Relaxed,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     if let Some(token) = INTERRUPT.get() {
         token.cancel();
     }

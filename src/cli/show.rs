@@ -1,5 +1,22 @@
 //! How results are shown: `ls` lines and JSON, the `inspect` report, sizes and counts.
 
+use flatten::vocabulary::quote::quote;
+
+/// Sets `key` to `name`: the name itself when it is UTF-8; otherwise its quoted form, with
+/// the exact bytes in `KEY_bytes` (base64), so that no two names come out alike.
+pub(super) fn name_json(v: &mut serde_json::Value, key: &str, name: &[u8]) {
+    use base64::Engine;
+    match std::str::from_utf8(name) {
+        Ok(s) => v[key] = s.into(),
+        Err(_) => {
+            v[key] = quote(name).into();
+            v[format!("{key}_bytes")] = base64::engine::general_purpose::STANDARD
+                .encode(name)
+                .into();
+        }
+    }
+}
+
 pub(super) fn listed_type(e: &flatten::output::list::Listed) -> (&'static str, char) {
     use flatten::snapshot::NodeKind;
     match (&e.kind, &e.hardlink_to) {
@@ -44,24 +61,24 @@ pub(super) fn listed_line(e: &flatten::output::list::Listed) -> String {
         NodeKind::CharDevice(a, b) | NodeKind::BlockDevice(a, b) => format!("{a},{b}"),
         _ => "0".to_owned(),
     };
-    let mut name = String::from_utf8_lossy(&e.path).into_owned();
+    let mut name = quote(&e.path);
     if e.kind == NodeKind::Dir {
         name.push('/');
     }
     if let NodeKind::Symlink(t) = &e.kind {
         if e.hardlink_to.is_none() {
-            name = format!("{name} -> {}", String::from_utf8_lossy(t));
+            name = format!("{name} -> {}", quote(t));
         }
     }
     if let Some(first) = &e.hardlink_to {
-        name = format!("{name} link to {}", String::from_utf8_lossy(first));
+        name = format!("{name} link to {}", quote(first));
     }
     format!(
         "{perms} {}/{} {size:>9} {} {name}  [layer {}]",
         e.meta.uid,
         e.meta.gid,
         utc(e.meta.mtime.secs),
-        e.layer
+        e.layer + 1
     )
 }
 
@@ -69,31 +86,31 @@ pub(super) fn listed_json(e: &flatten::output::list::Listed) -> serde_json::Valu
     use flatten::snapshot::NodeKind;
     let (kind, _) = listed_type(e);
     let mut v = serde_json::json!({
-        "path": format!("/{}", String::from_utf8_lossy(&e.path)),
         "type": kind,
         "mode": format!("{:04o}", e.meta.mode),
         "uid": e.meta.uid,
         "gid": e.meta.gid,
         "mtime": e.meta.mtime.to_string(),
-        "layer": e.layer,
+        "layer": e.layer + 1,
     });
+    name_json(&mut v, "path", &[b"/", &e.path[..]].concat());
     match &e.kind {
         NodeKind::File { size, .. } => v["size"] = (*size).into(),
-        NodeKind::Symlink(t) => v["target"] = String::from_utf8_lossy(t).into_owned().into(),
+        NodeKind::Symlink(t) => name_json(&mut v, "target", t),
         NodeKind::CharDevice(a, b) | NodeKind::BlockDevice(a, b) => {
             v["device"] = serde_json::json!([a, b])
         }
         _ => {}
     }
     if let Some(first) = &e.hardlink_to {
-        v["link_to"] = format!("/{}", String::from_utf8_lossy(first)).into();
+        name_json(&mut v, "link_to", &[b"/", &first[..]].concat());
     }
     if !e.meta.xattrs.is_empty() {
         v["xattrs"] = e
             .meta
             .xattrs
             .iter()
-            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+            .map(|(k, _)| quote(k))
             .collect::<Vec<_>>()
             .into();
     }
@@ -178,7 +195,7 @@ pub(super) fn render_inspection(r: &flatten::inspect::Inspection) -> String {
         let _ = writeln!(
             s,
             "  {:<2} {:<20} {:<20} {:<8} {:<11} {:>10} {:>10} {:>7} {:>9}",
-            l.index,
+            l.number,
             flatten::error::short_digest(&l.digest),
             flatten::error::short_digest(&l.diff_id),
             verified,

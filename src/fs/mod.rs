@@ -129,6 +129,41 @@ impl Target {
             Mode::empty(),
         )
         .ctx(|| format!("cannot open target {}", path.display()))?;
+        // One run per target: a second one fails at once instead of racing the first
+        // (`File exists`). Emptiness is checked again under the lock, so that a run that
+        // waited for another never writes over what it made.
+        let shown = || crate::vocabulary::quote::quote(path.as_os_str().as_encoded_bytes());
+        match rustix::fs::flock(&root, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err(Error::new(
+                    ErrorKind::Target,
+                    format!(
+                        "target {} is being written by another run of flatten",
+                        shown()
+                    ),
+                ))
+            }
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot lock target {}", shown()),
+                    io::Error::from(e),
+                ))
+            }
+        }
+        if std::fs::read_dir(path)
+            .ctx(|| format!("cannot read target {}", shown()))?
+            .next()
+            .is_some()
+        {
+            return Err(Error::new(
+                ErrorKind::Target,
+                format!(
+                    "target {} is not empty; flatten writes only into a new or empty directory",
+                    shown()
+                ),
+            ));
+        }
         let umask = current_umask();
         Ok(Target {
             res: Resolver::new(root, strategy),
@@ -592,7 +627,7 @@ impl Target {
             if self.unreproduced.xattrs == 0 {
                 self.unreproduced.example(format!(
                     "xattr {} of {}: {e}",
-                    String::from_utf8_lossy(name),
+                    crate::vocabulary::quote::quote(name),
                     show(phys)
                 ));
             }
@@ -602,7 +637,7 @@ impl Target {
             Err(Error::io(
                 format!(
                     "cannot set xattr {} of {}",
-                    String::from_utf8_lossy(name),
+                    crate::vocabulary::quote::quote(name),
                     show(phys)
                 ),
                 e,

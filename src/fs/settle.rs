@@ -108,17 +108,19 @@ type Worker = (SyncSender<Vec<Unsettled>>, JoinHandle<Result<()>>);
 
 fn spawn() -> std::io::Result<Worker> {
     let (tx, rx) = sync_channel::<Vec<Unsettled>>(DEPTH);
-    let handle = std::thread::Builder::new().name("settle".into()).spawn(move || {
-        let mut first = Ok(());
-        for batch in rx {
-            for file in batch {
-                // After an error the rest are only closed.
-                if first.is_ok() {
-                    first = file.settle();
+    let handle = std::thread::Builder::new()
+        .name("settle".into())
+        .spawn(move || {
+            let mut first = Ok(());
+            for batch in rx {
+                for file in batch {
+                    // After an error the rest are only closed.
+                    if first.is_ok() {
+                        first = file.settle();
+                    }
                 }
             }
-        }
-        first
-    })?;
+            first
+        })?;
     Ok((tx, handle))
 }

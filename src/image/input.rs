@@ -6,7 +6,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use super::store::{DirStore, Store, TarStore};
-use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::layer::{sniff, Compression};
 
 /// The form an image comes in, as far as the user said.
@@ -59,6 +59,22 @@ impl Input {
                     return Err(Error::usage(format!("{s:?} names no file")));
                 }
                 return Ok((make(PathBuf::from(path)), reference));
+            }
+        }
+        // `containers-storage:x`, `dir:x`: a transport we do not read, unless a file of
+        // that very name exists.
+        if let Some((scheme, _)) = s.split_once(':') {
+            let word = scheme
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-+.".contains(c));
+            if word && std::fs::symlink_metadata(s).is_err() {
+                return Err(Error::usage(format!(
+                    "unknown transport \"{scheme}:\" (flatten reads docker-archive:, oci: and oci-archive:, or a path)"
+                )));
             }
         }
         Ok((Input::Path(PathBuf::from(s)), None))
@@ -136,10 +152,19 @@ fn detect(store: &dyn Store, want: Option<Layout>) -> Result<Layout> {
     })
 }
 
-/// Opens an archive file; a compressed one is inflated into a temporary file first.
+/// Opens an archive file; a compressed one is inflated into a temporary file first, and so
+/// is one that cannot be read twice (a pipe such as `<(cat img.tar)`, a character device),
+/// as standard input is.
 fn open_archive(path: &Path) -> Result<TarStore> {
-    let name = path.display().to_string();
+    let name = crate::vocabulary::quote::quote(path.as_os_str().as_encoded_bytes());
     let mut file = File::open(path).ctx(|| format!("cannot open {name}"))?;
+    let regular = file
+        .metadata()
+        .ctx(|| format!("cannot open {name}"))?
+        .is_file();
+    if !regular {
+        return tar_store(spool(file, &name)?, &name);
+    }
     let mut head = [0u8; 8];
     let n = read_head(&mut file, &mut head).ctx(|| format!("cannot read {name}"))?;
     file.rewind().ctx(|| format!("cannot read {name}"))?;
@@ -160,6 +185,34 @@ fn read_head(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// Copies `r` to `out`, telling a failure to read the input from a failure to write the
+/// temporary file.
+fn copy_into(r: &mut dyn Read, out: &mut File, name: &str) -> Result<()> {
+    use std::io::Write;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(format!("cannot read {name}"), e)),
+        };
+        out.write_all(&buf[..n]).map_err(|e| spool_error(name, e))?;
+    }
+}
+
+/// The temporary file could not be made or filled: name the directory and the way out.
+fn spool_error(name: &str, e: io::Error) -> Error {
+    let dir = std::env::temp_dir();
+    Error::io(
+        format!(
+            "cannot copy {name} to a temporary file in {} (set TMPDIR to a directory with room for the whole archive)",
+            crate::vocabulary::quote::quote(dir.as_os_str().as_encoded_bytes())
+        ),
+        e,
+    )
+}
+
 fn tar_store(file: File, name: &str) -> Result<TarStore> {
     TarStore::index(file, name.to_owned())
 }
@@ -169,24 +222,18 @@ fn spool(r: impl Read, name: &str) -> Result<File> {
     let mut r = BufReader::with_capacity(1 << 20, r);
     let head = r.fill_buf().ctx(|| format!("cannot read {name}"))?;
     let compression = sniff(head)?;
-    let mut out =
-        tempfile::tempfile().ctx(|| "cannot create a temporary file (set TMPDIR)".into())?;
-    let copied = match compression {
-        Compression::None => io::copy(&mut r, &mut out),
-        Compression::Gzip => io::copy(&mut flate2::bufread::MultiGzDecoder::new(r), &mut out),
-        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(r) {
-            Ok(mut d) => io::copy(&mut d, &mut out),
-            Err(e) => Err(e),
-        },
-    };
-    copied.map_err(|e| {
-        let kind = if e.kind() == io::ErrorKind::StorageFull {
-            ErrorKind::Io
-        } else {
-            ErrorKind::Input
-        };
-        Error::io(format!("cannot read {name}"), e).with_kind(kind)
-    })?;
+    let mut out = tempfile::tempfile().map_err(|e| spool_error(name, e))?;
+    match compression {
+        Compression::None => copy_into(&mut r, &mut out, name)?,
+        Compression::Gzip => {
+            copy_into(&mut flate2::bufread::MultiGzDecoder::new(r), &mut out, name)?
+        }
+        Compression::Zstd => {
+            let mut d = zstd::stream::read::Decoder::with_buffer(r)
+                .ctx(|| format!("cannot read {name}"))?;
+            copy_into(&mut d, &mut out, name)?
+        }
+    }
     out.rewind()
         .ctx(|| "cannot rewind the temporary file".into())?;
     Ok(out)

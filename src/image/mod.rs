@@ -149,7 +149,10 @@ impl Image {
             .or(l.expected.named.as_ref())
             .map(ToString::to_string)
             .or_else(|| Some(l.path.clone()));
-        LayerRef { index, digest }
+        LayerRef {
+            number: index + 1,
+            digest,
+        }
     }
 }
 

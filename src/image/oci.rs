@@ -161,7 +161,8 @@ pub fn resolve(
         None => {
             seen.sort();
             seen.dedup();
-            Err(Error::input(format!(
+            // Choosing is the user's part: exit 2, like an unknown --image.
+            Err(Error::usage(format!(
                 "the image has no manifest for platform {want} (it has: {}); choose one with --platform",
                 if seen.is_empty() { "none".to_owned() } else { seen.join(", ") }
             )))

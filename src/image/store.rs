@@ -96,6 +96,18 @@ impl TarStore {
                 Ok(p) => p,
                 Err(_) => continue, // a name we would never look up
             };
+            if let (Kind::File, Some(offset)) = (&h.kind, entry.data_at) {
+                // A download or copy cut short: say so, and where, rather than miss what
+                // came after (the manifest is usually last).
+                if offset.saturating_add(h.size) > len {
+                    return Err(Error::input(format!(
+                        "{name} ends early at byte {len}, inside {} ({} of its {} bytes are missing)",
+                        crate::vocabulary::quote::quote(path.as_bytes()),
+                        offset.saturating_add(h.size) - len,
+                        h.size
+                    )));
+                }
+            }
             let member = match (h.kind, entry.data_at) {
                 (Kind::File, Some(offset)) => Member::File {
                     offset,

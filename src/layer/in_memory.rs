@@ -45,7 +45,7 @@ impl Layers for InMemory {
     }
     fn layer_ref(&self, index: usize) -> LayerRef {
         LayerRef {
-            index,
+            number: index + 1,
             digest: None,
         }
     }

@@ -90,8 +90,8 @@ pub fn classify(name: &[u8]) -> Result<Change> {
         .find(|c| c.starts_with(WHITEOUT_PREFIX))
     {
         return Err(Error::input(format!(
-            "whiteout marker {:?} used as a directory",
-            String::from_utf8_lossy(inner)
+            "whiteout marker \"{}\" used as a directory",
+            crate::vocabulary::quote::quote(inner)
         )));
     }
     let Some(base) = path.file_name() else {
@@ -103,8 +103,8 @@ pub fn classify(name: &[u8]) -> Result<Change> {
     if let Some(victim) = base.strip_prefix(WHITEOUT_PREFIX) {
         if victim.is_empty() || victim == b"." || victim == b".." {
             return Err(Error::input(format!(
-                "malformed whiteout {:?}",
-                String::from_utf8_lossy(base)
+                "malformed whiteout \"{}\"",
+                crate::vocabulary::quote::quote(base)
             )));
         }
         return Ok(Change::Whiteout(path.parent().join(victim)));

@@ -347,7 +347,7 @@ impl<'r> Plan<'r> {
                         None if create => {
                             return Err(Error::input(format!(
                                 "cannot create {path}: {} is not a directory",
-                                String::from_utf8_lossy(c)
+                                crate::vocabulary::quote::quote(c)
                             )))
                         }
                         None => return Ok(None),
@@ -469,8 +469,8 @@ impl<'r> Plan<'r> {
             Kind::Hardlink(t) => {
                 let tpath = RelPath::parse(t).map_err(|e| {
                     Error::input(format!(
-                        "bad hardlink target {:?}: {}",
-                        String::from_utf8_lossy(t),
+                        "bad hardlink target \"{}\": {}",
+                        crate::vocabulary::quote::quote(t),
                         e.message()
                     ))
                 })?;

@@ -51,9 +51,9 @@ impl Snapshot {
                     out.push(format!("{p}: content differs (size {sa} vs {sb})"))
                 }
                 (NodeKind::Symlink(x), NodeKind::Symlink(y)) => out.push(format!(
-                    "{p}: symlink target {:?} vs {:?}",
-                    String::from_utf8_lossy(x),
-                    String::from_utf8_lossy(y)
+                    "{p}: symlink target \"{}\" vs \"{}\"",
+                    quote(x),
+                    quote(y)
                 )),
                 (NodeKind::CharDevice(a1, a2), NodeKind::CharDevice(b1, b2))
                 | (NodeKind::BlockDevice(a1, a2), NodeKind::BlockDevice(b1, b2)) => {
@@ -86,23 +86,27 @@ impl Snapshot {
             {
                 out.push(format!("{p}: mtime {} vs {}", a.mtime, b.mtime));
             }
-            if a.xattrs != b.xattrs {
+            let kept = |x: &BTreeMap<Vec<u8>, Vec<u8>>| -> BTreeMap<Vec<u8>, Vec<u8>> {
+                match &opts.xattrs_kept {
+                    None => x.clone(),
+                    Some(k) => x
+                        .iter()
+                        .filter(|(n, _)| k.contains(n))
+                        .map(|(n, v)| (n.clone(), v.clone()))
+                        .collect(),
+                }
+            };
+            let (ax, bx) = (kept(&a.xattrs), kept(&b.xattrs));
+            if ax != bx {
                 let names = |x: &BTreeMap<Vec<u8>, Vec<u8>>| {
-                    x.keys()
-                        .map(|n| String::from_utf8_lossy(n).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(",")
+                    x.keys().map(|n| quote(n)).collect::<Vec<_>>().join(",")
                 };
-                let what = if a.xattrs.keys().eq(b.xattrs.keys()) {
+                let what = if ax.keys().eq(bx.keys()) {
                     "xattr values differ"
                 } else {
                     "xattrs"
                 };
-                out.push(format!(
-                    "{p}: {what} ({} vs {})",
-                    names(&a.xattrs),
-                    names(&b.xattrs)
-                ));
+                out.push(format!("{p}: {what} ({} vs {})", names(&ax), names(&bx)));
             }
             if a.link_group != b.link_group {
                 let g = |x: &Option<Vec<u8>>| x.as_deref().map_or_else(|| "none".to_owned(), show);
@@ -128,6 +132,8 @@ pub struct DiffOptions {
     pub ignore_mtime_of: Vec<String>,
     /// Paths ignored when only one side has them.
     pub ignore_if_one_sided: Vec<String>,
+    /// When set, only these extended attributes are compared.
+    pub xattrs_kept: Option<Vec<Vec<u8>>>,
 }
 
 /// What `docker create` adds to a container (moby's init layer), which `docker export`
@@ -144,14 +150,37 @@ pub fn docker_init_paths() -> Vec<&'static str> {
 }
 
 impl DiffOptions {
-    /// Leaves out what the container runtime adds (and the mtimes of the directories it
-    /// adds to: `/`, `/dev`, `/etc`); `/dev` itself only when one side lacks it.
+    /// Leaves out what `docker create` adds to a container and what `docker export` drops,
+    /// so that a flattened image compares equal to the export of a container made from it
+    /// (checked on the real pairs in `testdata/docker-recipe`):
+    /// - the files, directories and symlink `docker create` adds, whatever either side has
+    ///   there (it replaces the image's `/etc/hosts` with an empty file);
+    /// - `/dev` and `/etc` when only one side has them (it makes them where the image has
+    ///   none), and their mtimes (it stamps the directories it writes into);
+    /// - every extended attribute but `security.capability`, the only one export keeps.
     pub fn ignore_docker_init(&mut self) {
         self.ignore
             .extend(docker_init_paths().iter().map(|p| p.to_string()));
         self.ignore_mtime_of
             .extend(["dev", "etc"].map(str::to_owned));
-        self.ignore_if_one_sided.push("dev".to_owned());
+        self.ignore_if_one_sided
+            .extend(["dev", "etc"].map(str::to_owned));
+        self.xattrs_kept = Some(vec![b"security.capability".to_vec()]);
+    }
+
+    /// Also leaves out the directories `docker create` makes for a WORKDIR the image lacks
+    /// (each directory of `workdir`, when only one side has it) and their mtimes (it stamps
+    /// the one it makes them in).
+    pub fn docker_workdir(&mut self, workdir: &str) {
+        let mut path = String::new();
+        for c in workdir.split('/').filter(|c| !c.is_empty() && *c != ".") {
+            if !path.is_empty() {
+                path.push('/');
+            }
+            path.push_str(c);
+            self.ignore_if_one_sided.push(path.clone());
+            self.ignore_mtime_of.push(path.clone());
+        }
     }
 
     fn ignores(&self, path: &[u8]) -> bool {
@@ -165,6 +194,5 @@ fn resolve_under(path: &[u8], prefix: &[u8]) -> bool {
     crate::vocabulary::path::is_under(path, prefix)
 }
 
-fn show(p: &[u8]) -> String {
-    format!("/{}", String::from_utf8_lossy(p))
-}
+use crate::vocabulary::path::show;
+use crate::vocabulary::quote::quote;

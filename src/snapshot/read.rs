@@ -29,7 +29,8 @@ impl Snapshot {
         let mut inodes: HashMap<(u64, u64), Vec<Vec<u8>>> = HashMap::new();
         let mut stack: Vec<(OwnedFd, Vec<u8>)> = vec![(top, Vec::new())];
         while let Some((dir, prefix)) = stack.pop() {
-            let shown = |p: &[u8]| format!("{}/{}", root.display(), String::from_utf8_lossy(p));
+            let shown =
+                |p: &[u8]| format!("{}/{}", root.display(), crate::vocabulary::quote::quote(p));
             let names = crate::fs::read_dir(dir.as_fd(), b".", &prefix)?;
             for (name, _) in names {
                 let rel = if prefix.is_empty() {
@@ -160,7 +161,7 @@ impl Snapshot {
                     let node = nodes.get(&target).cloned().ok_or_else(|| {
                         Error::input(format!(
                             "hardlink to missing {}",
-                            String::from_utf8_lossy(&target)
+                            crate::vocabulary::path::show(&target)
                         ))
                     })?;
                     let root = groups

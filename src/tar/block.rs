@@ -154,17 +154,17 @@ fn octal(raw: &[u8]) -> Result<u64, String> {
         .position(|&b| b == b' ' || b == 0)
         .map_or(trimmed, |end| &trimmed[..end]);
     if trimmed[digits.len()..].iter().any(|&b| b != b' ' && b != 0) {
-        return Err(format!("{:?} is not an octal number", show(raw)));
+        return Err(format!("\"{}\" is not an octal number", show(raw)));
     }
     let mut n: u64 = 0;
     for &d in digits {
         if !(b'0'..=b'7').contains(&d) {
-            return Err(format!("{:?} is not an octal number", show(raw)));
+            return Err(format!("\"{}\" is not an octal number", show(raw)));
         }
         n = n
             .checked_mul(8)
             .and_then(|n| n.checked_add(u64::from(d - b'0')))
-            .ok_or_else(|| format!("{:?} is too large", show(raw)))?;
+            .ok_or_else(|| format!("\"{}\" is too large", show(raw)))?;
     }
     Ok(n)
 }
@@ -197,7 +197,7 @@ fn base256(raw: &[u8]) -> Result<i64, String> {
 }
 
 fn show(raw: &[u8]) -> String {
-    String::from_utf8_lossy(field(raw)).into_owned()
+    crate::vocabulary::quote::quote(field(raw))
 }
 
 #[cfg(test)]

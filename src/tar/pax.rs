@@ -138,9 +138,9 @@ pub fn apply(data: &[u8], into: &mut Keywords, pairs: &mut Vec<u64>) -> Result<(
             }
             pairs.push(decimal(value).ok_or_else(|| {
                 format!(
-                    "bad {} in PAX header: {:?}",
-                    String::from_utf8_lossy(key),
-                    String::from_utf8_lossy(value)
+                    "bad {} in PAX header: \"{}\"",
+                    crate::vocabulary::quote::quote(key),
+                    crate::vocabulary::quote::quote(value)
                 )
             })?);
         } else {

@@ -505,8 +505,8 @@ impl<'a> Archive<'a> {
             (Some(major), minor) => {
                 return Err(format!(
                     "unsupported GNU sparse format {}.{}",
-                    String::from_utf8_lossy(major),
-                    String::from_utf8_lossy(minor.unwrap_or(b"?"))
+                    crate::vocabulary::quote::quote(major),
+                    crate::vocabulary::quote::quote(minor.unwrap_or(b"?"))
                 ))
             }
             (None, _) => {
@@ -592,9 +592,9 @@ fn pax_number(
     match kw.get(key) {
         Some(v) => decimal(v).ok_or_else(|| {
             format!(
-                "bad PAX {} {:?}",
-                String::from_utf8_lossy(key),
-                String::from_utf8_lossy(v)
+                "bad PAX {} \"{}\"",
+                crate::vocabulary::quote::quote(key),
+                crate::vocabulary::quote::quote(v)
             )
         }),
         None => header,
@@ -655,7 +655,12 @@ fn kind(block: &Block<'_>, ext: &Extensions, name: &[u8]) -> std::result::Result
             Kind::BlockDevice { major, minor }
         }
         b'6' => Kind::Fifo,
-        other => return Err(format!("unsupported entry type {:?}", char::from(other))),
+        other => {
+            return Err(format!(
+                "unsupported entry type \"{}\"",
+                crate::vocabulary::quote::quote(&[other])
+            ))
+        }
     })
 }
 

@@ -22,18 +22,22 @@ pub enum ErrorKind {
     Interrupted,
 }
 
-/// Which layer an error happened in: its position in the manifest (0 is the bottom) and digest.
+/// Which layer an error happened in: its number and digest.
+///
+/// Layers are numbered as every output of the tool numbers them: in the manifest's order,
+/// from 1 at the bottom (the base) to N at the top, the order `docker history` lists
+/// bottom-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerRef {
-    /// Its position in the manifest, from 0 at the bottom.
-    pub index: usize,
+    /// Its number: 1 is the bottom layer.
+    pub number: usize,
     /// Its digest, where the image names one.
     pub digest: Option<String>,
 }
 
 impl fmt::Display for LayerRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "layer {}", self.index)?;
+        write!(f, "layer {}", self.number)?;
         if let Some(d) = &self.digest {
             write!(f, " ({})", short_digest(d))?;
         }
@@ -127,7 +131,7 @@ impl Error {
         self
     }
 
-    /// Attach the entry name (lossy UTF-8), unless one is already there.
+    /// Attach the entry name (quoted, as every name is shown), unless one is already there.
     pub fn at_entry(mut self, entry: &[u8]) -> Self {
         if self.entry.is_none() {
             let shown = crate::vocabulary::path::show(entry);
@@ -168,7 +172,7 @@ impl fmt::Display for Error {
             write!(f, "{l}: ")?;
         }
         if let Some(e) = &self.entry {
-            write!(f, "entry {e:?}: ")?;
+            write!(f, "entry \"{e}\": ")?;
         }
         f.write_str(&self.message)?;
         if let Some(s) = &self.source {

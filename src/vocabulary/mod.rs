@@ -6,3 +6,4 @@ pub mod error;
 pub mod node;
 pub mod path;
 pub mod progress;
+pub mod quote;

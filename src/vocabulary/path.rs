@@ -136,20 +136,19 @@ pub fn is_under(path: &[u8], prefix: &[u8]) -> bool {
         || (path.starts_with(prefix) && (path.len() == prefix.len() || path[prefix.len()] == b'/'))
 }
 
-/// A physical path for messages; a very long one keeps its two ends, so that an error stays
-/// one readable line however deep the tree.
+/// A path for messages, quoted ([`super::quote::quote`]); a very long one keeps its two
+/// ends, so that an error stays one readable line however deep the tree.
 pub fn show(p: &[u8]) -> String {
     const HEAD: usize = 40;
     const TAIL: usize = 80;
-    if p.len() <= HEAD + TAIL + 20 {
-        return format!("/{}", String::from_utf8_lossy(p));
+    let q = super::quote::quote(p);
+    let n = q.chars().count();
+    if n <= HEAD + TAIL + 20 {
+        return format!("/{q}");
     }
-    format!(
-        "/{}…({} bytes)…{}",
-        String::from_utf8_lossy(&p[..HEAD]),
-        p.len() - HEAD - TAIL,
-        String::from_utf8_lossy(&p[p.len() - TAIL..])
-    )
+    let head: String = q.chars().take(HEAD).collect();
+    let tail: String = q.chars().skip(n - TAIL).collect();
+    format!("/{head}…({} characters)…{tail}", n - HEAD - TAIL)
 }
 
 #[cfg(test)]

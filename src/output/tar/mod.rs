@@ -30,6 +30,8 @@ use std::io::BufRead;
 /// image gives: what `docker create` adds, whole-second mtimes, only `security.capability`
 /// among xattrs. `options.verify`, `options.docker_export` and `options.cancel` apply.
 ///
+/// `observer` hears of each layer as it is read (the writing that follows is quick).
+///
 /// ```
 /// use flatten::{write_tar, Image, Input, Options};
 /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/example/hello.tar");
@@ -37,11 +39,18 @@ use std::io::BufRead;
 /// let (input, _) = Input::parse(path)?;
 /// let image = Image::open(&input, &options.selector, options.verify)?;
 /// let mut tar = Vec::new();
-/// write_tar(&image, &options, &mut tar)?;
+/// let report = write_tar(&image, &options, &mut tar, &mut ())?;
 /// assert_eq!(tar.len() % 512, 0);
+/// assert_eq!(report.layers, image.layers.len());
 /// # Ok::<(), flatten::Error>(())
 /// ```
-pub fn write_tar(image: &Image, options: &Options, out: &mut dyn Write) -> Result<()> {
+pub fn write_tar(
+    image: &Image,
+    options: &Options,
+    out: &mut dyn Write,
+    observer: &mut dyn crate::Observer,
+) -> Result<crate::Report> {
+    let start = std::time::Instant::now();
     let (verify, docker_export) = (options.verify, options.docker_export);
     let spool =
         tempfile::tempfile().ctx(|| "cannot create a temporary file (set TMPDIR)".into())?;
@@ -55,7 +64,8 @@ pub fn write_tar(image: &Image, options: &Options, out: &mut dyn Write) -> Resul
         docker_export: docker_export.then_some(workdir),
         cancel: options.cancel.clone(),
     };
-    let read = read::read_layers(image, &settings, &mut (), Spool::new(spool))?;
+    let read = read::read_layers(image, &settings, observer, Spool::new(spool))?;
+    let counts = read.out.clone();
     let mut spool = read.keep;
     let mut plan = read::plan(image, &read.records, &read.upper)?;
     if let Some(workdir) = &settings.docker_export {
@@ -86,7 +96,16 @@ pub fn write_tar(image: &Image, options: &Options, out: &mut dyn Write) -> Resul
         };
         copy_range(file, at, r.size, &mut buf, out)
     };
-    stream::write(&listing, &mut content, out).ctx(|| "cannot write the tar output".into())
+    stream::write(&listing, &mut content, out).ctx(|| "cannot write the tar output".into())?;
+    Ok(crate::Report {
+        layers: image.layers.len(),
+        entries: counts.entries,
+        bytes: counts.bytes,
+        written: counts.written,
+        skipped: counts.skipped,
+        elapsed: start.elapsed(),
+        unreproduced: Default::default(),
+    })
 }
 
 /// Copies `len` bytes at `at` of `file` to `out`.
