@@ -210,3 +210,59 @@ fn choosing_what_is_not_there_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn completions_and_a_man_page() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let (code, stdout, stderr) = run_bin(&[os("completions"), os(shell)]);
+        assert_eq!((code, stderr.as_str()), (0, ""), "{shell}");
+        let text = String::from_utf8(stdout).unwrap();
+        assert!(
+            text.contains("flatten") && text.contains("inspect"),
+            "{shell}"
+        );
+    }
+    let (code, stdout, _) = run_bin(&[os("man")]);
+    assert_eq!(code, 0);
+    let roff = String::from_utf8(stdout).unwrap();
+    assert!(roff.contains(".TH flatten 1") && roff.contains("docker export"));
+}
+
+#[test]
+fn usage_errors_name_what_is_wrong() {
+    let (code, stdout, stderr) = run_bin(&[os("img.tar"), os("rootfs"), os("extra")]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert_eq!(
+        stderr,
+        "flatten: unexpected argument 'extra': give IMAGE and TARGET only (see --help)\n"
+    );
+    let (code, _, stderr) = run_bin(&[os("--bogus"), os("img.tar"), os("rootfs")]);
+    assert_eq!(code, 2);
+    assert_one_printable_line(&stderr);
+    assert!(stderr.contains("'--bogus'"), "{stderr}");
+    // Help about help is help.
+    let (code, stdout, _) = run_bin(&[os("help"), os("--help")]);
+    assert_eq!(code, 0);
+    assert!(String::from_utf8(stdout)
+        .unwrap()
+        .contains("Usage: flatten"));
+}
+
+#[test]
+fn a_file_named_like_a_subcommand_is_flattened_after_double_dash() {
+    let d = tmp();
+    let image = docker_archive(d.path(), "ls", &[tar(&[E::file("f", b"x")])]);
+    let out = bin()
+        .current_dir(d.path())
+        .args(["-q", "--", "ls", "rootfs"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(d.path().join("rootfs/f")).unwrap(), b"x");
+    assert!(image.exists());
+}

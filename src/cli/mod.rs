@@ -30,7 +30,15 @@ use show::{human_bytes, listed_json, listed_line, plural, render_inspection};
 
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // `flatten help --help` asks for help about help: the same as `flatten --help`.
+    let args = match args.get(1..) {
+        Some([help, flag]) if help == "help" && (flag == "--help" || flag == "-h") => {
+            vec![args[0].clone(), flag.clone()]
+        }
+        _ => args,
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => {
             // --help and --version.
@@ -38,20 +46,7 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // One line, like every other error.
-            // One line, like every other error.
-            let what = match (e.kind(), e.get(clap::error::ContextKind::InvalidArg)) {
-                (
-                    clap::error::ErrorKind::MissingRequiredArgument,
-                    Some(clap::error::ContextValue::Strings(args)),
-                ) => format!("missing {}", args.join(" and ")),
-                _ => {
-                    let text = e.render().to_string();
-                    let first = text.lines().next().unwrap_or_default();
-                    first.trim_start_matches("error: ").trim_end().to_owned()
-                }
-            };
-            eprintln!("flatten: {what} (see --help)");
+            eprintln!("flatten: {} (see --help)", usage_error(&e));
             return ExitCode::from(2);
         }
     };
@@ -71,6 +66,27 @@ pub fn main() -> ExitCode {
             error_code.map_or_else(|| exit_code(&e), ExitCode::from)
         }
     }
+}
+
+/// A usage error as one line, naming what was wrong.
+fn usage_error(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind as Clap};
+    match (e.kind(), e.get(ContextKind::InvalidArg)) {
+        (Clap::MissingRequiredArgument, Some(ContextValue::Strings(args))) => {
+            return format!("missing {}", args.join(" and "));
+        }
+        // IMAGE and TARGET are given and one more word follows: clap reads it as a
+        // subcommand that cannot come after them.
+        (Clap::ArgumentConflict, _) => {
+            if let Some(ContextValue::String(extra)) = e.get(ContextKind::InvalidSubcommand) {
+                return format!("unexpected argument '{extra}': give IMAGE and TARGET only");
+            }
+        }
+        _ => {}
+    }
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    printable(first.trim_start_matches("error: ").trim_end()).into_owned()
 }
 
 fn exit_code(e: &Error) -> ExitCode {
