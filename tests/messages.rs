@@ -266,3 +266,41 @@ fn a_file_named_like_a_subcommand_is_flattened_after_double_dash() {
     assert_eq!(std::fs::read(d.path().join("rootfs/f")).unwrap(), b"x");
     assert!(image.exists());
 }
+
+#[test]
+fn diff_json_gives_each_difference_with_exact_names() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    let d = tmp();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let odd = std::ffi::OsStr::from_bytes(NOT_UTF8_A);
+    std::fs::write(a.join(odd), b"").unwrap();
+    std::fs::write(a.join("m"), b"").unwrap();
+    std::fs::write(b.join("m"), b"").unwrap();
+    std::fs::set_permissions(a.join("m"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(b.join("m"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::symlink("t\nx", a.join("s")).unwrap();
+    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(NOT_UTF8_B), b.join("s")).unwrap();
+    let (code, stdout, stderr) = run_bin(&[
+        os("diff"),
+        os("--json"),
+        os("--mtime"),
+        os("ignore"),
+        a.as_os_str(),
+        b.as_os_str(),
+    ]);
+    assert_eq!((code, stderr.as_str()), (1, ""));
+    let got: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!([
+            {"path": "/latin1-\\351", "path_bytes": "L2xhdGluMS3p", "what": "only_in",
+             "side": "A", "type": "file"},
+            {"path": "/m", "what": "mode", "a": "0600", "b": "0644"},
+            {"path": "/s", "what": "symlink_target", "a": "t\nx",
+             "b": "latin1-\\350", "b_bytes": "bGF0aW4xLeg="},
+        ])
+    );
+}

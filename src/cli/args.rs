@@ -218,6 +218,9 @@ pub(super) struct DiffArgs {
     /// directories `docker create` makes when the image lacks them.
     #[arg(long, value_name = "DIR", requires = "ignore_docker_init")]
     pub(super) workdir: Option<String>,
+    /// Print JSON (for scripts): an array of differences, names exact (see docs/commands.md).
+    #[arg(long)]
+    pub(super) json: bool,
     /// Leave out PATH and everything below it (repeatable).
     #[arg(long, value_name = "PATH")]
     pub(super) ignore: Vec<String>,

@@ -26,7 +26,7 @@ use args::{Args, Cli, Command, DiffArgs, InspectArgs, LsArgs, MtimeArg};
 use flatten::vocabulary::quote::{printable, quote};
 use process::{install_interrupt_handler, interrupt_token, raise_fd_limit};
 use progress::Bars;
-use show::{human_bytes, listed_json, listed_line, plural, render_inspection};
+use show::{difference_json, human_bytes, listed_json, listed_line, plural, render_inspection};
 
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
@@ -122,14 +122,23 @@ fn diff(d: &DiffArgs) -> Result<ExitCode> {
     if let Some(w) = &d.workdir {
         opts.docker_workdir(w);
     }
-    let lines = a.diff_with(&b, &opts);
-    let mut out = std::io::stdout().lock();
-    for l in &lines {
-        if writeln!(out, "{l}").is_err() {
-            break; // a closed pipe (`| head`) is not an error
+    let found = a.differences(&b, &opts);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // A closed pipe (`| head`) is not an error.
+    if d.json {
+        let items: Vec<serde_json::Value> = found.iter().map(difference_json).collect();
+        let text = serde_json::to_string_pretty(&items)
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        let _ = writeln!(out, "{text}");
+    } else {
+        for l in &found {
+            if writeln!(out, "{l}").is_err() {
+                break;
+            }
         }
     }
-    Ok(ExitCode::from(if lines.is_empty() { 0 } else { 1 }))
+    let _ = out.flush();
+    Ok(ExitCode::from(if found.is_empty() { 0 } else { 1 }))
 }
 
 fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {

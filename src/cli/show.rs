@@ -17,6 +17,40 @@ pub(super) fn name_json(v: &mut serde_json::Value, key: &str, name: &[u8]) {
     }
 }
 
+/// One difference as JSON: `path`, `what` (its kind) and the two sides as `a` and `b`.
+pub(super) fn difference_json(d: &flatten::snapshot::Difference) -> serde_json::Value {
+    use flatten::snapshot::What;
+    let mut v = serde_json::json!({ "what": d.what.name() });
+    name_json(&mut v, "path", &[b"/", &d.path[..]].concat());
+    let names = |x: &[Vec<u8>]| x.iter().map(|n| quote(n)).collect::<Vec<_>>();
+    let group = |x: &Option<Vec<u8>>| x.as_ref().map(|p| format!("/{}", quote(p)));
+    let (a, b): (serde_json::Value, serde_json::Value) = match &d.what {
+        What::OnlyIn(side, kind) => {
+            v["side"] = format!("{side:?}").into();
+            v["type"] = (*kind).into();
+            return v;
+        }
+        What::Type(a, b) => ((*a).into(), (*b).into()),
+        What::Content(a, b) => ((*a).into(), (*b).into()),
+        What::SymlinkTarget(a, b) => {
+            name_json(&mut v, "a", a);
+            name_json(&mut v, "b", b);
+            return v;
+        }
+        What::Device(a, b) => (serde_json::json!([a.0, a.1]), serde_json::json!([b.0, b.1])),
+        What::Mode(a, b) => (format!("{a:04o}").into(), format!("{b:04o}").into()),
+        What::Owner(a, b) => (serde_json::json!([a.0, a.1]), serde_json::json!([b.0, b.1])),
+        What::Mtime(a, b) => (a.to_string().into(), b.to_string().into()),
+        What::Xattrs(a, b) => (names(a).into(), names(b).into()),
+        What::XattrValues(n) => (names(n).into(), names(n).into()),
+        What::Hardlinks(a, b) => (group(a).into(), group(b).into()),
+        _ => (serde_json::Value::Null, serde_json::Value::Null),
+    };
+    v["a"] = a;
+    v["b"] = b;
+    v
+}
+
 pub(super) fn listed_type(e: &flatten::output::list::Listed) -> (&'static str, char) {
     use flatten::snapshot::NodeKind;
     match (&e.kind, &e.hardlink_to) {

@@ -1,8 +1,99 @@
-//! Comparing two trees, one line per difference, in path order.
+//! Comparing two trees: typed differences in path order, each shown as one line.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use super::{Mtime, NodeKind, Snapshot};
+use crate::tar::Timestamp;
+
+/// Which tree of the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The first tree (A).
+    A,
+    /// The second tree (B).
+    B,
+}
+
+/// One difference between two trees, at one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// The path, relative to the root (no leading `/`).
+    pub path: Vec<u8>,
+    /// What differs there.
+    pub what: What,
+}
+
+/// What differs at a path; where there are two values, A's comes first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum What {
+    /// Only one side has the path; the node type it has there.
+    OnlyIn(Side, &'static str),
+    /// Different node types.
+    Type(&'static str, &'static str),
+    /// Regular files with different content; their sizes.
+    Content(u64, u64),
+    /// Symlinks to different targets.
+    SymlinkTarget(Vec<u8>, Vec<u8>),
+    /// Device nodes with different numbers (major, minor).
+    Device((u32, u32), (u32, u32)),
+    /// Permission bits (with setuid, setgid, sticky).
+    Mode(u32, u32),
+    /// Numeric owners (uid, gid).
+    Owner((u32, u32), (u32, u32)),
+    /// Modification times.
+    Mtime(Timestamp, Timestamp),
+    /// Different extended attribute names.
+    Xattrs(Vec<Vec<u8>>, Vec<Vec<u8>>),
+    /// The same attribute names, some with different values.
+    XattrValues(Vec<Vec<u8>>),
+    /// Different hardlink groups, each named by its smallest path (none: not linked).
+    Hardlinks(Option<Vec<u8>>, Option<Vec<u8>>),
+}
+
+impl What {
+    /// A short name for the kind of difference (as `diff --json` gives it).
+    pub fn name(&self) -> &'static str {
+        match self {
+            What::OnlyIn(..) => "only_in",
+            What::Type(..) => "type",
+            What::Content(..) => "content",
+            What::SymlinkTarget(..) => "symlink_target",
+            What::Device(..) => "device",
+            What::Mode(..) => "mode",
+            What::Owner(..) => "owner",
+            What::Mtime(..) => "mtime",
+            What::Xattrs(..) => "xattrs",
+            What::XattrValues(..) => "xattr_values",
+            What::Hardlinks(..) => "hardlinks",
+        }
+    }
+}
+
+/// `/path: what differs (A vs B)`, names quoted: one line.
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |x: &[Vec<u8>]| x.iter().map(|n| quote(n)).collect::<Vec<_>>().join(",");
+        let group = |x: &Option<Vec<u8>>| x.as_deref().map_or_else(|| "none".to_owned(), show);
+        write!(f, "{}: ", show(&self.path))?;
+        match &self.what {
+            What::OnlyIn(side, kind) => write!(f, "only in {side:?} ({kind})"),
+            What::Type(a, b) => write!(f, "type {a} vs {b}"),
+            What::Content(a, b) => write!(f, "content differs (size {a} vs {b})"),
+            What::SymlinkTarget(a, b) => {
+                write!(f, "symlink target \"{}\" vs \"{}\"", quote(a), quote(b))
+            }
+            What::Device(a, b) => write!(f, "device {}:{} vs {}:{}", a.0, a.1, b.0, b.1),
+            What::Mode(a, b) => write!(f, "mode {a:04o} vs {b:04o}"),
+            What::Owner(a, b) => write!(f, "owner {}:{} vs {}:{}", a.0, a.1, b.0, b.1),
+            What::Mtime(a, b) => write!(f, "mtime {a} vs {b}"),
+            What::Xattrs(a, b) => write!(f, "xattrs ({} vs {})", names(a), names(b)),
+            What::XattrValues(n) => write!(f, "xattr values differ ({} vs {})", names(n), names(n)),
+            What::Hardlinks(a, b) => write!(f, "hardlinked with {} vs {}", group(a), group(b)),
+        }
+    }
+}
 
 impl Snapshot {
     /// Every difference between `self` (left) and `other` (right), one line each, by path.
@@ -19,6 +110,15 @@ impl Snapshot {
     /// Every difference between `self` (A) and `other` (B), one line each, in path order:
     /// `/path: what differs (A vs B)`.
     pub fn diff_with(&self, other: &Snapshot, opts: &DiffOptions) -> Vec<String> {
+        self.differences(other, opts)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Every difference between `self` (A) and `other` (B), in path order (bytewise), and
+    /// at one path in the order type, mode, owner, mtime, xattrs, hardlinks.
+    pub fn differences(&self, other: &Snapshot, opts: &DiffOptions) -> Vec<Difference> {
         let mut out = Vec::new();
         let mut keys: Vec<&Vec<u8>> = self.nodes.keys().chain(other.nodes.keys()).collect();
         keys.sort();
@@ -27,7 +127,12 @@ impl Snapshot {
             if opts.ignores(k) {
                 continue;
             }
-            let p = show(k);
+            let mut push = |what| {
+                out.push(Difference {
+                    path: k.clone(),
+                    what,
+                })
+            };
             let one_sided_ok = opts
                 .ignore_if_one_sided
                 .iter()
@@ -36,11 +141,11 @@ impl Snapshot {
                 (Some(a), Some(b)) => (a, b),
                 _ if one_sided_ok => continue,
                 (Some(a), None) => {
-                    out.push(format!("{p}: only in A ({})", a.kind.name()));
+                    push(What::OnlyIn(Side::A, a.kind.name()));
                     continue;
                 }
                 (None, Some(b)) => {
-                    out.push(format!("{p}: only in B ({})", b.kind.name()));
+                    push(What::OnlyIn(Side::B, b.kind.name()));
                     continue;
                 }
                 (None, None) => continue,
@@ -48,30 +153,25 @@ impl Snapshot {
             match (&a.kind, &b.kind) {
                 (x, y) if x == y => {}
                 (NodeKind::File { size: sa, .. }, NodeKind::File { size: sb, .. }) => {
-                    out.push(format!("{p}: content differs (size {sa} vs {sb})"))
+                    push(What::Content(*sa, *sb))
                 }
-                (NodeKind::Symlink(x), NodeKind::Symlink(y)) => out.push(format!(
-                    "{p}: symlink target \"{}\" vs \"{}\"",
-                    quote(x),
-                    quote(y)
-                )),
+                (NodeKind::Symlink(x), NodeKind::Symlink(y)) => {
+                    push(What::SymlinkTarget(x.clone(), y.clone()))
+                }
                 (NodeKind::CharDevice(a1, a2), NodeKind::CharDevice(b1, b2))
                 | (NodeKind::BlockDevice(a1, a2), NodeKind::BlockDevice(b1, b2)) => {
-                    out.push(format!("{p}: device {a1}:{a2} vs {b1}:{b2}"))
+                    push(What::Device((*a1, *a2), (*b1, *b2)))
                 }
-                (x, y) => out.push(format!("{p}: type {} vs {}", x.name(), y.name())),
+                (x, y) => push(What::Type(x.name(), y.name())),
             }
             // Symlink permissions mean nothing on Linux and differ between filesystems.
             let symlink =
                 matches!(a.kind, NodeKind::Symlink(_)) || matches!(b.kind, NodeKind::Symlink(_));
             if a.mode != b.mode && !symlink {
-                out.push(format!("{p}: mode {:04o} vs {:04o}", a.mode, b.mode));
+                push(What::Mode(a.mode, b.mode));
             }
             if (a.uid, a.gid) != (b.uid, b.gid) {
-                out.push(format!(
-                    "{p}: owner {}:{} vs {}:{}",
-                    a.uid, a.gid, b.uid, b.gid
-                ));
+                push(What::Owner((a.uid, a.gid), (b.uid, b.gid)));
             }
             let mtime_differs = match opts.mtime {
                 Mtime::Exact => a.mtime != b.mtime,
@@ -84,7 +184,7 @@ impl Snapshot {
                     .iter()
                     .any(|m| m.as_bytes() == k.as_slice())
             {
-                out.push(format!("{p}: mtime {} vs {}", a.mtime, b.mtime));
+                push(What::Mtime(a.mtime, b.mtime));
             }
             let kept = |x: &BTreeMap<Vec<u8>, Vec<u8>>| -> BTreeMap<Vec<u8>, Vec<u8>> {
                 match &opts.xattrs_kept {
@@ -98,23 +198,15 @@ impl Snapshot {
             };
             let (ax, bx) = (kept(&a.xattrs), kept(&b.xattrs));
             if ax != bx {
-                let names = |x: &BTreeMap<Vec<u8>, Vec<u8>>| {
-                    x.keys().map(|n| quote(n)).collect::<Vec<_>>().join(",")
-                };
-                let what = if ax.keys().eq(bx.keys()) {
-                    "xattr values differ"
+                let names = |x: &BTreeMap<Vec<u8>, Vec<u8>>| x.keys().cloned().collect();
+                push(if ax.keys().eq(bx.keys()) {
+                    What::XattrValues(names(&ax))
                 } else {
-                    "xattrs"
-                };
-                out.push(format!("{p}: {what} ({} vs {})", names(&ax), names(&bx)));
+                    What::Xattrs(names(&ax), names(&bx))
+                });
             }
             if a.link_group != b.link_group {
-                let g = |x: &Option<Vec<u8>>| x.as_deref().map_or_else(|| "none".to_owned(), show);
-                out.push(format!(
-                    "{p}: hardlinked with {} vs {}",
-                    g(&a.link_group),
-                    g(&b.link_group)
-                ));
+                push(What::Hardlinks(a.link_group.clone(), b.link_group.clone()));
             }
         }
         out

@@ -12,7 +12,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::tar::Timestamp;
 pub use crate::vocabulary::node::NodeKind;
-pub use diff::{docker_init_paths, DiffOptions};
+pub use diff::{docker_init_paths, DiffOptions, Difference, Side, What};
 
 /// One path of a tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
