@@ -240,3 +240,94 @@ fn a_full_tmpdir_is_named_with_the_way_out() {
         "{stderr}"
     );
 }
+
+/// Runs `flatten ARGS` with stderr on a pseudo-terminal and standard input fed slowly from
+/// `input`; what the terminal showed.
+fn on_a_terminal(args: &[&std::ffi::OsStr], input: Vec<u8>) -> (i32, String) {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(pty.slave))
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        // Ends with EIO once the child (the last holder of the other side) is gone.
+        let _ = master.read_to_end(&mut seen);
+        seen
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    for piece in input.chunks(input.len().div_ceil(6)) {
+        std::io::Write::write_all(&mut stdin, piece).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    drop(stdin);
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    (
+        code,
+        String::from_utf8_lossy(&reader.join().unwrap()).into_owned(),
+    )
+}
+
+#[test]
+fn standard_input_shows_progress_while_it_is_copied_on_a_terminal() {
+    let d = tmp();
+    let image = std::fs::read(small_image(d.path())).unwrap();
+    let target = d.path().join("rootfs");
+    let (code, seen) = on_a_terminal(
+        &[std::ffi::OsStr::new("-"), target.as_os_str()],
+        image.clone(),
+    );
+    assert_eq!(code, 0, "{seen}");
+    assert!(
+        seen.contains("copying the archive to a temporary file"),
+        "{seen:?}"
+    );
+    assert!(seen.contains("flatten: 2 layers, 3 entries"), "{seen:?}");
+    // -q: nothing at all.
+    let target = d.path().join("quiet");
+    let (code, seen) = on_a_terminal(
+        &[
+            std::ffi::OsStr::new("-q"),
+            std::ffi::OsStr::new("-"),
+            target.as_os_str(),
+        ],
+        image,
+    );
+    assert_eq!((code, seen.as_str()), (0, ""));
+}
+
+#[test]
+fn a_signal_stops_the_run_with_128_plus_its_number_and_one_line() {
+    use nix::sys::signal::{kill, Signal};
+    for (signal, code) in [(Signal::SIGTERM, 143), (Signal::SIGINT, 130)] {
+        let d = tmp();
+        let image = std::fs::read(small_image(d.path())).unwrap();
+        let target = d.path().join("rootfs");
+        let mut child = bin()
+            .arg("-")
+            .arg(&target)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, &image[..1024]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        // The copy notices between reads.
+        let _ = std::io::Write::write_all(&mut stdin, &image[1024..2048]);
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(code), "{signal}: {stderr}");
+        assert_eq!(
+            stderr,
+            "flatten: interrupted while copying standard input to a temporary file\n"
+        );
+        assert!(!target.exists(), "nothing was begun");
+    }
+}

@@ -147,7 +147,11 @@ pub(super) struct Choice {
 
 impl Choice {
     /// Opens the image named by `image` (whose transport name may carry a reference).
-    pub(super) fn open(&self, image: &str) -> Result<(Image, Options)> {
+    pub(super) fn open(
+        &self,
+        image: &str,
+        observer: &mut dyn flatten::Observer,
+    ) -> Result<(Image, Options)> {
         let (input, transport_ref) = Input::parse(image)?;
         let image_ref = match (&self.image_ref, transport_ref) {
             (Some(_), Some(_)) => {
@@ -165,7 +169,13 @@ impl Choice {
         options.verify = !self.no_verify;
         options.strategy = strategy_from_env();
         options.cancel = interrupt_token();
-        let image = Image::open(&input, &options.selector, options.verify)?;
+        let image = Image::open_observed(
+            &input,
+            &options.selector,
+            options.verify,
+            observer,
+            &options.cancel,
+        )?;
         Ok((image, options))
     }
 }

@@ -161,7 +161,7 @@ fn man() -> Result<ExitCode> {
 }
 
 fn inspect(args: &InspectArgs) -> Result<ExitCode> {
-    let (image, _) = args.choice.open(&args.image)?;
+    let (image, _) = args.choice.open(&args.image, &mut Bars::new(false))?;
     let report = flatten::inspect::inspect(&image, &interrupt_token())?;
     let text = if args.json {
         serde_json::to_string_pretty(&report)
@@ -190,7 +190,7 @@ fn inspect(args: &InspectArgs) -> Result<ExitCode> {
 }
 
 fn ls(args: &LsArgs) -> Result<ExitCode> {
-    let (image, options) = args.choice.open(&args.image)?;
+    let (image, options) = args.choice.open(&args.image, &mut Bars::new(false))?;
     let prefix = args
         .path
         .as_deref()
@@ -232,10 +232,11 @@ fn ls(args: &LsArgs) -> Result<ExitCode> {
 /// quietly, as Unix tools do.
 fn write_tar_output(args: &Args, image: &str, output: &Path) -> Result<ExitCode> {
     let start = Instant::now();
-    let (image, mut options) = args.choice.open(image)?;
-    options.docker_export = args.docker_export;
+    // Copying standard input stops on an interrupt too, and a partial file is removed.
     install_interrupt_handler();
     let mut bars = Bars::new(args.quiet);
+    let (image, mut options) = args.choice.open(image, &mut bars)?;
+    options.docker_export = args.docker_export;
     let to_stdout = output.as_os_str() == "-";
     let written = if to_stdout {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
@@ -367,20 +368,25 @@ fn run(args: &Args) -> Result<ExitCode> {
     let Some(target) = &args.target else {
         return Err(Error::usage("give TARGET or --output"));
     };
-    let (image, mut options) = args.choice.open(image)?;
+    // From here on an interrupt must not kill us mid-write (or mid-copy of standard
+    // input): stop cleanly and say so.
+    install_interrupt_handler();
+    let mut bars = Bars::new(args.quiet);
+    let (image, mut options) = args.choice.open(image, &mut bars)?;
     options.docker_export = args.docker_export;
     flatten::prepare_target(target)?;
-    // From here on an interrupt must not kill us mid-write: stop cleanly and say so.
-    install_interrupt_handler();
     raise_fd_limit();
-    let mut bars = Bars::new(args.quiet);
     let report = flatten::flatten_image(&image, target, &options, &mut bars).map_err(|e| {
         bars.clear();
         // A target refused (not empty, locked) was not touched.
         if e.kind() == ErrorKind::Target {
             return e;
         }
-        let note = format!("; {} is incomplete", quote(target.as_os_str().as_bytes()));
+        let note = format!(
+            "; {} is incomplete (files may be missing, directories are still mode 0700 \
+             without their times): delete it and run again",
+            quote(target.as_os_str().as_bytes())
+        );
         Error::new(e.kind(), format!("{}{note}", e))
     })?;
     bars.clear();

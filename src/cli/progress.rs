@@ -27,6 +27,12 @@ impl Bars {
     }
 }
 
+impl Drop for Bars {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
 impl Observer for Bars {
     fn layer_start(&mut self, index: usize, count: usize, size: Option<u64>) {
         if !self.enabled {
@@ -52,5 +58,21 @@ impl Observer for Bars {
 
     fn layer_done(&mut self, _index: usize) {
         self.clear();
+    }
+
+    fn spooled(&mut self, bytes: u64) {
+        if !self.enabled {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "copying the archive to a temporary file {spinner} {bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            bar.set_style(style);
+            bar
+        });
+        bar.inc(bytes);
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::store::{DirStore, Store, TarStore};
 use crate::error::{Error, IoContext, Result};
 use crate::layer::{sniff, Compression};
+use crate::vocabulary::progress::{Cancel, Observer};
 
 /// The form an image comes in, as far as the user said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,10 +83,23 @@ impl Input {
 
     /// Opens the input and tells which layout to read.
     pub fn open(&self) -> Result<(Box<dyn Store>, Layout)> {
+        self.open_observed(&mut (), &Cancel::new())
+    }
+
+    /// Like [`Input::open`], telling `observer` how much of an archive that has to be copied
+    /// first (standard input, a pipe, a compressed archive) is copied, and stopping when
+    /// `cancel` says.
+    pub fn open_observed(
+        &self,
+        observer: &mut dyn Observer,
+        cancel: &Cancel,
+    ) -> Result<(Box<dyn Store>, Layout)> {
+        let mut sp = Spooler { observer, cancel };
+        let sp = &mut sp;
         match self {
             Input::Stdin => {
                 let store = tar_store(
-                    spool(io::stdin().lock(), "standard input")?,
+                    spool(io::stdin().lock(), "standard input", sp)?,
                     "standard input",
                 )?;
                 let layout = detect(&store, None)?;
@@ -98,7 +112,7 @@ impl Input {
                     let layout = detect(&store, None)?;
                     Ok((Box::new(store), layout))
                 } else {
-                    let store = open_archive(p)?;
+                    let store = open_archive(p, sp)?;
                     let layout = detect(&store, None)?;
                     Ok((Box::new(store), layout))
                 }
@@ -107,7 +121,7 @@ impl Input {
                 let store: Box<dyn Store> = if p.is_dir() {
                     Box::new(DirStore::open(p)?)
                 } else {
-                    Box::new(open_archive(p)?)
+                    Box::new(open_archive(p, sp)?)
                 };
                 detect(&*store, Some(Layout::Docker))?;
                 Ok((store, Layout::Docker))
@@ -118,7 +132,7 @@ impl Input {
                 Ok((Box::new(store), Layout::Oci))
             }
             Input::OciArchive(p) => {
-                let store = open_archive(p)?;
+                let store = open_archive(p, sp)?;
                 detect(&store, Some(Layout::Oci))?;
                 Ok((Box::new(store), Layout::Oci))
             }
@@ -155,7 +169,7 @@ fn detect(store: &dyn Store, want: Option<Layout>) -> Result<Layout> {
 /// Opens an archive file; a compressed one is inflated into a temporary file first, and so
 /// is one that cannot be read twice (a pipe such as `<(cat img.tar)`, a character device),
 /// as standard input is.
-fn open_archive(path: &Path) -> Result<TarStore> {
+fn open_archive(path: &Path, sp: &mut Spooler<'_>) -> Result<TarStore> {
     let name = crate::vocabulary::quote::quote(path.as_os_str().as_encoded_bytes());
     let mut file = File::open(path).ctx(|| format!("cannot open {name}"))?;
     let regular = file
@@ -163,7 +177,7 @@ fn open_archive(path: &Path) -> Result<TarStore> {
         .ctx(|| format!("cannot open {name}"))?
         .is_file();
     if !regular {
-        return tar_store(spool(file, &name)?, &name);
+        return tar_store(spool(file, &name, sp)?, &name);
     }
     let mut head = [0u8; 8];
     let n = read_head(&mut file, &mut head).ctx(|| format!("cannot read {name}"))?;
@@ -171,7 +185,7 @@ fn open_archive(path: &Path) -> Result<TarStore> {
     if sniff(&head[..n])? == Compression::None {
         return TarStore::index(file, name);
     }
-    tar_store(spool(file, &name)?, &name)
+    tar_store(spool(file, &name, sp)?, &name)
 }
 
 fn read_head(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -187,10 +201,12 @@ fn read_head(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Copies `r` to `out`, telling a failure to read the input from a failure to write the
 /// temporary file.
-fn copy_into(r: &mut dyn Read, out: &mut File, name: &str) -> Result<()> {
+fn copy_into(r: &mut dyn Read, out: &mut File, name: &str, sp: &mut Spooler<'_>) -> Result<()> {
     use std::io::Write;
     let mut buf = vec![0u8; 1 << 20];
     loop {
+        sp.cancel
+            .check(|| format!("interrupted while copying {name} to a temporary file"))?;
         let n = match r.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
@@ -198,6 +214,7 @@ fn copy_into(r: &mut dyn Read, out: &mut File, name: &str) -> Result<()> {
             Err(e) => return Err(Error::io(format!("cannot read {name}"), e)),
         };
         out.write_all(&buf[..n]).map_err(|e| spool_error(name, e))?;
+        sp.observer.spooled(n as u64);
     }
 }
 
@@ -218,20 +235,29 @@ fn tar_store(file: File, name: &str) -> Result<TarStore> {
 }
 
 /// Copies a stream (inflating it if it is compressed) into an unlinked temporary file.
-fn spool(r: impl Read, name: &str) -> Result<File> {
+/// Where spooling reports progress, and what stops it.
+struct Spooler<'a> {
+    observer: &'a mut dyn Observer,
+    cancel: &'a Cancel,
+}
+
+fn spool(r: impl Read, name: &str, sp: &mut Spooler<'_>) -> Result<File> {
     let mut r = BufReader::with_capacity(1 << 20, r);
     let head = r.fill_buf().ctx(|| format!("cannot read {name}"))?;
     let compression = sniff(head)?;
     let mut out = tempfile::tempfile().map_err(|e| spool_error(name, e))?;
     match compression {
-        Compression::None => copy_into(&mut r, &mut out, name)?,
-        Compression::Gzip => {
-            copy_into(&mut flate2::bufread::MultiGzDecoder::new(r), &mut out, name)?
-        }
+        Compression::None => copy_into(&mut r, &mut out, name, sp)?,
+        Compression::Gzip => copy_into(
+            &mut flate2::bufread::MultiGzDecoder::new(r),
+            &mut out,
+            name,
+            sp,
+        )?,
         Compression::Zstd => {
             let mut d = zstd::stream::read::Decoder::with_buffer(r)
                 .ctx(|| format!("cannot read {name}"))?;
-            copy_into(&mut d, &mut out, name)?
+            copy_into(&mut d, &mut out, name, sp)?
         }
     }
     out.rewind()

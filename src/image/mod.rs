@@ -91,7 +91,20 @@ impl Image {
     /// Opens `input` and picks the image `selector` names. With `verify`, every digest the
     /// format names is checked (manifests and configs now, layers as they are read).
     pub fn open(input: &Input, selector: &Selector, verify: bool) -> Result<Image> {
-        let (store, layout) = input.open()?;
+        Self::open_observed(input, selector, verify, &mut (), &crate::Cancel::new())
+    }
+
+    /// Like [`Image::open`], telling `observer` how the copying of an archive that must be
+    /// had whole (standard input, a pipe, a compressed archive) goes, and stopping it when
+    /// `cancel` says.
+    pub fn open_observed(
+        input: &Input,
+        selector: &Selector,
+        verify: bool,
+        observer: &mut dyn crate::Observer,
+        cancel: &crate::Cancel,
+    ) -> Result<Image> {
+        let (store, layout) = input.open_observed(observer, cancel)?;
         let candidates = match layout {
             Layout::Docker => docker::candidates(&*store)?,
             Layout::Oci => oci::candidates(&*store)?,

@@ -13,6 +13,9 @@ pub trait Observer: Send {
     fn advance(&mut self, _bytes: u64) {}
     /// Layer `index` is read.
     fn layer_done(&mut self, _index: usize) {}
+    /// `bytes` more of an archive that must be had whole before it can be read (standard
+    /// input, a pipe, a compressed archive) were copied to a temporary file.
+    fn spooled(&mut self, _bytes: u64) {}
 }
 
 impl Observer for () {}
