@@ -331,3 +331,50 @@ fn a_signal_stops_the_run_with_128_plus_its_number_and_one_line() {
         assert!(!target.exists(), "nothing was begun");
     }
 }
+
+#[test]
+fn a_file_that_cannot_be_read_is_named_with_the_reason() {
+    use std::os::unix::fs::PermissionsExt;
+    if !require_root("a_file_that_cannot_be_read_is_named_with_the_reason") {
+        return;
+    }
+    // As nobody: an archive, and an OCI layout's index.json, that only root may read.
+    let d = shared_tmp();
+    let image = small_image(d.path());
+    std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = as_user(bin().arg(&image).arg(d.path().join("a")))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "flatten: cannot open {}: Permission denied (os error 13)\n",
+            image.display()
+        )
+    );
+    let mut b = Blobs::default();
+    let m = b.image(&[tar(&[E::file("f", b"")])], "amd64");
+    let layout = d.path().join("layout");
+    write_dir(&layout, &b.layout(vec![m]));
+    let readable = std::process::Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(&layout)
+        .status()
+        .unwrap();
+    assert!(readable.success());
+    std::fs::set_permissions(
+        layout.join("index.json"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let out = as_user(bin().arg(&layout).arg(d.path().join("b")))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("index.json") && stderr.contains("Permission denied"),
+        "not \"no index.json\": {stderr}"
+    );
+}

@@ -256,8 +256,13 @@ impl DirStore {
     }
 
     fn open_file(&self, path: &str) -> Result<File> {
+        self.open_file_with(path, OFlag::O_RDONLY | OFlag::O_NOCTTY)
+    }
+
+    /// Opens `path` inside the layout with `flags` (`O_PATH` to look without reading).
+    fn open_file_with(&self, path: &str, flags: OFlag) -> Result<File> {
         let rel = archive_path(path)?;
-        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+        let flags = flags | OFlag::O_CLOEXEC;
         let how = OpenHow::new()
             .flags(flags)
             .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
@@ -324,8 +329,14 @@ impl Store for DirStore {
         Ok(Box::new(self.open_file(path)?))
     }
 
+    /// Looked at through `O_PATH`, so that a file there but unreadable counts as there and
+    /// reading it then says why it cannot be read (not that it is missing).
     fn size(&self, path: &str) -> Option<u64> {
-        self.open_file(path).ok()?.metadata().ok().map(|m| m.len())
+        self.open_file_with(path, OFlag::O_PATH)
+            .ok()?
+            .metadata()
+            .ok()
+            .map(|m| m.len())
     }
 
     fn describe(&self) -> String {
