@@ -172,18 +172,18 @@ fn inspect(args: &InspectArgs) -> Result<ExitCode> {
     };
     // A closed pipe (`| head`) is not an error.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    // A layer that failed its digest check makes the image bad: exit 1, as flattening would.
-    let failed: Vec<String> = report
-        .layers
-        .iter()
-        .filter(|l| l.verified == Some(false))
-        .map(|l| format!("layer {}", l.number))
-        .collect();
-    if !failed.is_empty() {
+    // A layer that failed its digest check makes the image bad: exit 1, as flattening
+    // would, with the line flattening would give for it.
+    let mut failed = false;
+    for l in report.layers.iter().filter(|l| l.verified == Some(false)) {
+        failed = true;
         eprintln!(
-            "flatten: {} did not verify: the image is corrupt or was altered",
-            failed.join(", ")
+            "flatten: layer {}: {}",
+            l.number,
+            printable(l.problem.as_deref().unwrap_or("did not verify"))
         );
+    }
+    if failed {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
