@@ -59,8 +59,11 @@ fn interrupted_run_stops_cleanly_and_says_the_target_is_incomplete() {
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("interrupted") && stderr.contains("is incomplete"),
-        "{stderr}"
+        stderr.contains("interrupted")
+            && stderr
+                .contains("is incomplete (files may be missing, directories are still mode 0700")
+            && stderr.ends_with("delete it and run again\n"),
+        "says what was left unfinished: {stderr}"
     );
     assert!(!target.join("after").exists());
 }
