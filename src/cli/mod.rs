@@ -168,7 +168,12 @@ fn inspect(args: &InspectArgs) -> Result<ExitCode> {
             .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?
             + "\n"
     } else {
+        // The config's strings (env, labels, history) come from the image: each line is
+        // made printable, as every message is.
         render_inspection(&report)
+            .lines()
+            .map(|l| printable(l).into_owned() + "\n")
+            .collect()
     };
     // A closed pipe (`| head`) is not an error.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());

@@ -174,12 +174,15 @@ pub(super) fn utc(secs: i64) -> String {
 pub(super) fn render_inspection(r: &flatten::inspect::Inspection) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
-    let dash = |v: Option<&str>| v.filter(|x| !x.is_empty()).unwrap_or("-").to_owned();
+    let dash = |v: Option<&str>| {
+        flatten::vocabulary::quote::printable(v.filter(|x| !x.is_empty()).unwrap_or("-"))
+            .into_owned()
+    };
     let list = |v: &Option<Vec<String>>| v.as_ref().map_or("-".to_owned(), |v| format!("{v:?}"));
     let names = if r.names.is_empty() {
         "-".to_owned()
     } else {
-        r.names.join(", ")
+        flatten::vocabulary::quote::printable(&r.names.join(", ")).into_owned()
     };
     let _ = writeln!(s, "names:        {names}");
     let _ = writeln!(s, "format:       {}", r.format);
@@ -198,14 +201,16 @@ pub(super) fn render_inspection(r: &flatten::inspect::Inspection) -> String {
     let _ = writeln!(s, "cmd:          {}", list(&c.cmd));
     let _ = writeln!(s, "workdir:      {}", dash(c.working_dir.as_deref()));
     let _ = writeln!(s, "user:         {}", dash(c.user.as_deref()));
+    // Strings from the image's config are made printable, a newline included.
+    use flatten::vocabulary::quote::printable as p;
     for e in c.env.iter().flatten() {
-        let _ = writeln!(s, "env:          {e}");
+        let _ = writeln!(s, "env:          {}", p(e));
     }
-    for p in c.exposed_ports.iter().flat_map(|m| m.keys()) {
-        let _ = writeln!(s, "exposed port: {p}");
+    for port in c.exposed_ports.iter().flat_map(|m| m.keys()) {
+        let _ = writeln!(s, "exposed port: {}", p(port));
     }
     for (k, v) in c.labels.iter().flatten() {
-        let _ = writeln!(s, "label:        {k}={v}");
+        let _ = writeln!(s, "label:        {}={}", p(k), p(v));
     }
     let _ = writeln!(s, "layers:");
     let _ = writeln!(
@@ -247,7 +252,7 @@ pub(super) fn render_inspection(r: &flatten::inspect::Inspection) -> String {
         let _ = writeln!(s, "history:");
         for h in &r.history {
             let layer = h.layer.map_or("-".to_owned(), |i| i.to_string());
-            let by = h.created_by.as_deref().unwrap_or("").replace('\n', " ");
+            let by = p(h.created_by.as_deref().unwrap_or(""));
             let _ = writeln!(s, "  layer {layer:<3} {by}");
         }
     }
