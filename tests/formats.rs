@@ -394,19 +394,10 @@ fn diff_id_mismatch_is_caught() {
     let mut b = Blobs::default();
     let layers = [base(), top()];
     let m = b.image(&layers, "amd64");
-    // Rewrite the config with a wrong diff_id and re-point the manifest at it.
-    let mhex = m["digest"].as_str().unwrap()[7..].to_owned();
-    let mut manifest: serde_json::Value = serde_json::from_slice(&b.0[&mhex]).unwrap();
+    // The config with a wrong diff_id.
     let config = serde_json::json!({"rootfs": {"type": "layers", "diff_ids": [
         flatten::digest::sha256_of(&layers[0]).to_string(), flatten::digest::sha256_of(b"other").to_string()]}});
-    manifest["config"] = b.add(
-        "application/vnd.oci.image.config.v1+json",
-        serde_json::to_vec(&config).unwrap(),
-    );
-    let m = b.add(
-        "application/vnd.oci.image.manifest.v1+json",
-        serde_json::to_vec(&manifest).unwrap(),
-    );
+    let m = b.with_config(&m, config);
     write_dir(d.path(), &b.layout(vec![m]));
     let msg = flat(s(d.path()), &Options::default())
         .unwrap_err()

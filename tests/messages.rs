@@ -312,23 +312,14 @@ fn inspect_shows_the_configs_strings_printable() {
     let mut b = Blobs::default();
     let layer = tar(&[E::file("f", b"")]);
     let m = b.image(std::slice::from_ref(&layer), "amd64");
-    // Rewrite the config with hostile strings, and the manifest to point at it.
-    let mhex = m["digest"].as_str().unwrap()[7..].to_owned();
-    let mut manifest: serde_json::Value = serde_json::from_slice(&b.0[&mhex]).unwrap();
+    // The config with hostile strings.
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux",
         "config": {"Env": ["A=\u{1b}[2Jcleared"], "Labels": {"l": "two\nlines"}},
         "rootfs": {"type": "layers", "diff_ids": [flatten::digest::sha256_of(&layer).to_string()]},
         "history": [{"created_by": "RUN printf '\u{1b}]0;title\u{7}'"}],
     });
-    manifest["config"] = b.add(
-        "application/vnd.oci.image.config.v1+json",
-        serde_json::to_vec(&config).unwrap(),
-    );
-    let m = b.add(
-        "application/vnd.oci.image.manifest.v1+json",
-        serde_json::to_vec(&manifest).unwrap(),
-    );
+    let m = b.with_config(&m, config);
     write_dir(d.path(), &b.layout(vec![m]));
     let (code, stdout, stderr) = run_bin(&[os("inspect"), d.path().as_os_str()]);
     assert_eq!((code, stderr.as_str()), (0, ""));

@@ -36,15 +36,7 @@ d import --change 'CMD ["/bin/sh"]' "$WORK/base.tar" flatten-test/base:latest >/
 # Every case image ends with `RUN rm /bin/busybox` (a file whiteout of
 # the base layer) so that the exports stay a few KiB instead of 2 MiB.
 STRIP='RUN rm /bin/busybox'
-CASES=()
-build() { # build NAME  (Dockerfile on stdin; optional context files already in ctx dir)
-    local name=$1 ctx=$WORK/ctx/$1
-    mkdir -p "$ctx"
-    cat >"$ctx/Dockerfile"
-    log "build $name"
-    d build --network none -q -t "flatten-test/$name:latest" "$ctx" >/dev/null
-    CASES+=("$name")
-}
+CASES=()   # appended to by build (lib.sh)
 
 build whiteout-file <<EOF
 FROM flatten-test/base

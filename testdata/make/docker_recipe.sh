@@ -131,14 +131,6 @@ T=$WORK/tree-workdir-missing; rm -rf "$T"; mkdir -p "$T/srv"
 echo 'no workdir in the layers' >"$T/srv/file"
 import_tree workdir-missing "$T" --change 'WORKDIR /srv/made/by/create'; CASES+=(workdir-missing)
 
-build() { # build NAME  (Dockerfile on stdin)
-    local name=$1 ctx=$WORK/ctx/$1
-    mkdir -p "$ctx"
-    cat >"$ctx/Dockerfile"
-    log "build $name"
-    d build --network none -q -t "flatten-test/$name:latest" "$ctx" >/dev/null
-    CASES+=("$name")
-}
 
 # workdir: WORKDIR on a path the base lacks (Docker makes srv/, srv/app/,
 # srv/app/deep/ in a layer of its own), then a RUN writing into /etc and

@@ -60,6 +60,16 @@ docker_up() {
     log "dockerd up with $DRIVER"
 }
 d() { "$DOCKER_BIN" "$@"; }
+# build NAME: `docker build` of the Dockerfile on stdin (context: $WORK/ctx/NAME, where
+# files may already lie) as flatten-test/NAME:latest, appended to the caller's CASES.
+build() {
+    local name=$1 ctx=$WORK/ctx/$1
+    mkdir -p "$ctx"
+    cat >"$ctx/Dockerfile"
+    log "build $name"
+    d build --network none -q -t "flatten-test/$name:latest" "$ctx" >/dev/null
+    CASES+=("$name")
+}
 start_daemon() {
     local driver=$1
     rm -rf "$DOCKER_PREFIX-root" "$DOCKER_PREFIX-exec"

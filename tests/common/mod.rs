@@ -181,6 +181,25 @@ impl Blobs {
         )
     }
 
+    /// The image of manifest `m` with its config replaced by `config`; returns the new
+    /// manifest's descriptor.
+    pub fn with_config(
+        &mut self,
+        m: &serde_json::Value,
+        config: serde_json::Value,
+    ) -> serde_json::Value {
+        let hex = m["digest"].as_str().unwrap()[7..].to_owned();
+        let mut manifest: serde_json::Value = serde_json::from_slice(&self.0[&hex]).unwrap();
+        manifest["config"] = self.add(
+            "application/vnd.oci.image.config.v1+json",
+            serde_json::to_vec(&config).unwrap(),
+        );
+        self.add(
+            "application/vnd.oci.image.manifest.v1+json",
+            serde_json::to_vec(&manifest).unwrap(),
+        )
+    }
+
     /// The files of a layout whose index.json lists `manifests`.
     pub fn layout(&self, manifests: Vec<serde_json::Value>) -> Vec<(String, Vec<u8>)> {
         let index = serde_json::json!({"schemaVersion": 2, "manifests": manifests});
