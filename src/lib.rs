@@ -60,7 +60,7 @@ pub use fs::{Strategy, Unreproduced};
 pub use image::config::RunConfig;
 pub use image::{Image, Input, Platform, Selector};
 pub use inspect::inspect;
-pub use layer::Layers;
+pub use layer::{Layers, INFLATER};
 pub use merge::Listed;
 pub use output::list::list;
 pub use output::tar::write_tar;

@@ -41,11 +41,23 @@ Examples:
   flatten inspect busybox.tar
   flatten ls busybox.tar /etc";
 
+/// `0.1.0 (gzip: zlib-rs (flate2))`: the version, and which inflater this build has.
+fn version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{} (gzip: {})",
+            env!("CARGO_PKG_VERSION"),
+            flatten::INFLATER
+        )
+    })
+}
+
 /// Turn a saved container image into its root filesystem, as `docker export` would.
 #[derive(Debug, Parser)]
 #[command(
     name = "flatten",
-    version,
+    version = version(),
     about,
     after_long_help = AFTER_HELP,
     args_conflicts_with_subcommands = true,

@@ -98,10 +98,7 @@ impl Input {
         let sp = &mut sp;
         match self {
             Input::Stdin => {
-                let store = tar_store(
-                    spool(io::stdin().lock(), "standard input", sp)?,
-                    "standard input",
-                )?;
+                let store = tar_store(spool(io::stdin(), "standard input", sp)?, "standard input")?;
                 let layout = detect(&store, None)?;
                 Ok((Box::new(store), layout))
             }
@@ -241,19 +238,14 @@ struct Spooler<'a> {
     cancel: &'a Cancel,
 }
 
-fn spool(r: impl Read, name: &str, sp: &mut Spooler<'_>) -> Result<File> {
+fn spool(r: impl Read + Send, name: &str, sp: &mut Spooler<'_>) -> Result<File> {
     let mut r = BufReader::with_capacity(1 << 20, r);
     let head = r.fill_buf().ctx(|| format!("cannot read {name}"))?;
     let compression = sniff(head)?;
     let mut out = tempfile::tempfile().map_err(|e| spool_error(name, e))?;
     match compression {
         Compression::None => copy_into(&mut r, &mut out, name, sp)?,
-        Compression::Gzip => copy_into(
-            &mut flate2::bufread::MultiGzDecoder::new(r),
-            &mut out,
-            name,
-            sp,
-        )?,
+        Compression::Gzip => copy_into(&mut crate::layer::gunzip(r), &mut out, name, sp)?,
         Compression::Zstd => {
             let mut d = zstd::stream::read::Decoder::with_buffer(r)
                 .ctx(|| format!("cannot read {name}"))?;

@@ -5,6 +5,8 @@
 pub mod ahead;
 #[cfg(feature = "testing")]
 mod in_memory;
+#[cfg(feature = "isal")]
+mod isal;
 mod layers;
 pub mod read;
 pub mod region;
@@ -85,6 +87,24 @@ pub struct Measured {
 
 const READ_BUFFER: usize = 1 << 20;
 
+/// The gzip inflater this build uses (feature `isal`: the system's ISA-L; otherwise zlib-rs
+/// through flate2), as `--version` says.
+#[cfg(feature = "isal")]
+pub const INFLATER: &str = isal::NAME;
+/// The gzip inflater this build uses (feature `isal`: the system's ISA-L; otherwise zlib-rs
+/// through flate2), as `--version` says.
+#[cfg(not(feature = "isal"))]
+pub const INFLATER: &str = "zlib-rs (flate2)";
+
+/// A gzip stream of one member or several, inflated by this build's inflater. Bytes after a
+/// member that do not begin another are an error.
+pub fn gunzip<'a>(r: impl BufRead + Send + 'a) -> Box<dyn Read + Send + 'a> {
+    #[cfg(feature = "isal")]
+    return Box::new(isal::GzDecoder::new(r));
+    #[cfg(not(feature = "isal"))]
+    return Box::new(flate2::bufread::MultiGzDecoder::new(r));
+}
+
 impl<'a> Decoded<'a> {
     /// Starts decoding `raw`, hashing with the algorithms the expected digests use.
     pub fn new(raw: Box<dyn Read + Send + 'a>, expected: &Expected) -> Result<Decoded<'a>> {
@@ -115,7 +135,7 @@ impl<'a> Decoded<'a> {
         let compression = sniff(head)?;
         let decoded: Box<dyn Read + Send + 'a> = match compression {
             Compression::None => Box::new(buffered),
-            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+            Compression::Gzip => gunzip(buffered),
             Compression::Zstd => Box::new(
                 zstd::stream::read::Decoder::with_buffer(buffered)
                     .map_err(|e| Error::io("cannot start zstd decoder", e))?,
