@@ -63,7 +63,15 @@ fn o_file_appears_only_when_complete() {
     std::fs::write(&bad, &bytes).unwrap();
     let run = bin().arg("-o").arg(&dest).arg(&bad).output().unwrap();
     assert_eq!(run.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&run.stderr).contains("mismatch"));
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert!(
+        stderr.contains("mismatch")
+            && stderr.ends_with(&format!(
+                "; {} was not written (one that was there is left as it was)\n",
+                dest.display()
+            )),
+        "{stderr}"
+    );
     assert_eq!(names_in(&out_dir), ["rootfs.tar"]);
     assert_eq!(std::fs::read(&dest).unwrap(), before);
 }

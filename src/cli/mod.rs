@@ -260,7 +260,20 @@ fn write_tar_output(args: &Args, image: &str, output: &Path) -> Result<ExitCode>
     bars.clear();
     let report = match written {
         Err(e) if to_stdout && is_broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
-        r => r?,
+        Err(e) if e.kind() == ErrorKind::Usage => return Err(e),
+        Err(e) => {
+            // Say what was left, as a directory run does.
+            let left = if to_stdout {
+                "the tar on standard output is incomplete".to_owned()
+            } else {
+                format!(
+                    "{} was not written (one that was there is left as it was)",
+                    quote(output.as_os_str().as_bytes())
+                )
+            };
+            return Err(Error::new(e.kind(), format!("{e}; {left}")));
+        }
+        Ok(r) => r,
     };
     let shown = if to_stdout {
         "standard output".to_owned()
