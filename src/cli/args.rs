@@ -27,9 +27,13 @@ Layers are applied bottom to top; `.wh.NAME` deletes NAME from lower layers and
 written outside TARGET, whatever the layers contain. Run as root to reproduce owners
 and device nodes; otherwise they are skipped and a line says so.
 
+Names from the image are shown quoted as GNU tar does (\\n, \\033, \\377); layers are
+numbered from 1 at the bottom, as in the manifest.
+
 Exit status: 0 done; 1 bad image, failed digest check or I/O error (TARGET is then
-incomplete); 2 usage error (bad option, TARGET not empty, image not chosen);
-130 interrupted.
+incomplete); 2 usage error (bad option, unknown --image, --platform or transport, TARGET
+not empty or being written by another run); 128+N stopped by signal N (130 SIGINT,
+143 SIGTERM).
 
 Examples:
   flatten busybox.tar rootfs
@@ -39,7 +43,10 @@ Examples:
   flatten busybox.tar -o rootfs.tar          (a tar instead of a directory)
   flatten diff --mtime seconds --ignore-docker-init rootfs export.tar
   flatten inspect busybox.tar
-  flatten ls busybox.tar /etc";
+  flatten ls busybox.tar /etc
+  flatten <(zcat img.tar.gz) rootfs         (any readable path, a pipe too)
+  flatten -- ls rootfs                      (a file named like a subcommand)
+  flatten completions bash > /etc/bash_completion.d/flatten";
 
 /// `0.1.0 (gzip: zlib-rs (flate2))`: the version, and which inflater this build has.
 fn version() -> &'static str {
