@@ -18,6 +18,8 @@ IMAGE can be:
   docker-archive:FILE[:REF] skopeo-style names; REF picks the image like --image
   oci:DIR[:REF]
   oci-archive:FILE[:REF]
+  docker-daemon:REF         the image REF of the local Docker Engine, read through its
+                            API socket ($DOCKER_HOST, default /var/run/docker.sock)
   -                         an archive on standard input; it is first copied to a
                             temporary file (in $TMPDIR), because every writer puts the
                             manifest after the layers

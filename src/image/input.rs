@@ -24,6 +24,9 @@ pub enum Input {
     OciDir(PathBuf),
     /// `oci-archive:FILE`: a tar of an OCI image layout.
     OciArchive(PathBuf),
+    /// `docker-daemon:REF`: the image REF of the local Docker Engine, exported through its
+    /// API socket (see [`super::daemon`]).
+    DockerDaemon(String),
 }
 
 /// Which manifest format to read.
@@ -41,6 +44,14 @@ impl Input {
     pub fn parse(s: &str) -> Result<(Input, Option<String>)> {
         if s == "-" {
             return Ok((Input::Stdin, None));
+        }
+        if let Some(reference) = s.strip_prefix("docker-daemon:") {
+            if reference.is_empty() {
+                return Err(Error::usage(
+                    "docker-daemon: needs an image, as in docker-daemon:debian:12",
+                ));
+            }
+            return Ok((Input::DockerDaemon(reference.to_owned()), None));
         }
         for (prefix, make) in [
             (
@@ -74,7 +85,7 @@ impl Input {
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-+.".contains(c));
             if word && std::fs::symlink_metadata(s).is_err() {
                 return Err(Error::usage(format!(
-                    "unknown transport \"{scheme}:\" (flatten reads docker-archive:, oci: and oci-archive:, or a path)"
+                    "unknown transport \"{scheme}:\" (flatten reads docker-archive:, oci:, oci-archive: and docker-daemon:, or a path)"
                 )));
             }
         }
@@ -97,6 +108,16 @@ impl Input {
         let mut sp = Spooler { observer, cancel };
         let sp = &mut sp;
         match self {
+            Input::DockerDaemon(reference) => {
+                let name = format!(
+                    "docker-daemon:{}",
+                    crate::vocabulary::quote::quote(reference.as_bytes())
+                );
+                let stream = super::daemon::export(reference)?;
+                let store = tar_store(spool(stream, &name, sp)?, &name)?;
+                detect(&store, Some(Layout::Docker))?;
+                Ok((Box::new(store), Layout::Docker))
+            }
             Input::Stdin => {
                 let store = tar_store(spool(io::stdin(), "standard input", sp)?, "standard input")?;
                 let layout = detect(&store, None)?;

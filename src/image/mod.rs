@@ -2,6 +2,7 @@
 //! ordered list of its layers with the digests each must have.
 
 pub mod config;
+pub mod daemon;
 pub mod docker;
 pub mod input;
 pub mod oci;
