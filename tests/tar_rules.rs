@@ -45,9 +45,14 @@ fn refused_layer(layer: Vec<u8>) -> String {
     for r in runs {
         let r = r.unwrap();
         let err = String::from_utf8_lossy(&r.stderr).trim().to_owned();
-        // A directory output also says what it left behind.
+        // A directory or -o also says what it left behind.
         let err = match err.rfind("; ") {
-            Some(i) if err[i..].contains(" is incomplete (") => err[..i].to_owned(),
+            Some(i)
+                if err[i..].contains(" is incomplete (")
+                    || err[i..].contains(" was not written (") =>
+            {
+                err[..i].to_owned()
+            }
             _ => err,
         };
         assert_eq!(r.status.code(), Some(1), "{err}");
