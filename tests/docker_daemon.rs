@@ -170,6 +170,18 @@ fn docker_daemon_images_read_like_their_docker_save() {
         "{stderr}"
     );
 
+    // A name that is no reference at all is the user's to fix: exit 2.
+    let out = run(&[
+        &os("docker-daemon:Not/A/Valid/REF:"),
+        d.path().join("z").as_os_str(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // No daemon there: says where it looked and how to choose.
     let out = bin()
         .env(

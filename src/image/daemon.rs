@@ -98,10 +98,13 @@ pub fn export(reference: &str) -> Result<Box<dyn Read + Send>> {
         .ok()
         .and_then(|v| v["message"].as_str().map(str::to_owned))
         .unwrap_or_else(|| String::from_utf8_lossy(&text).trim().to_owned());
-    let kind = if head.status == 404 {
-        ErrorKind::Input
-    } else {
-        ErrorKind::Io
+    // A name the daemon cannot parse is the user's to fix, as an unknown --image is (Docker
+    // 20.10 says so with a 500, later ones with a 400).
+    let kind = match head.status {
+        _ if message.contains("invalid reference format") => ErrorKind::Usage,
+        400 => ErrorKind::Usage,
+        404 => ErrorKind::Input,
+        _ => ErrorKind::Io,
     };
     Err(Error::new(
         kind,
