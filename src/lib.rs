@@ -58,6 +58,7 @@ pub use vocabulary::error;
 pub use error::{Error, ErrorKind, LayerRef, Result};
 pub use fs::{Strategy, Unreproduced};
 pub use image::config::RunConfig;
+pub use image::reference::Reference;
 pub use image::{Image, Input, Platform, Selector};
 pub use inspect::inspect;
 pub use layer::{Layers, INFLATER};

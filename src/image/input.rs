@@ -25,7 +25,7 @@ pub enum Input {
     /// `oci-archive:FILE`: a tar of an OCI image layout.
     OciArchive(PathBuf),
     /// `docker-daemon:REF`: the image REF of the local Docker Engine, exported through its
-    /// API socket (see [`super::daemon`]).
+    /// API socket (`GET /images/REF/get`, what `docker save` uses).
     DockerDaemon(String),
 }
 

@@ -7,6 +7,7 @@ pub mod docker;
 pub mod input;
 pub mod oci;
 pub mod platform;
+pub mod reference;
 pub mod store;
 
 use std::io::Read;
