@@ -151,11 +151,23 @@ impl Target {
                 ))
             }
         }
-        if std::fs::read_dir(path)
-            .ctx(|| format!("cannot read target {}", shown()))?
-            .next()
-            .is_some()
-        {
+        // Read through the handle that was locked, not the path, which may have changed.
+        let unreadable = |e: rustix::io::Errno| {
+            Error::io(
+                format!("cannot read target {}", shown()),
+                io::Error::from(e),
+            )
+        };
+        let entries = rustix::fs::Dir::read_from(&root).map_err(unreadable)?;
+        let mut empty = true;
+        for entry in entries {
+            let name = entry.map_err(unreadable)?;
+            if !matches!(name.file_name().to_bytes(), b"." | b"..") {
+                empty = false;
+                break;
+            }
+        }
+        if !empty {
             return Err(Error::new(
                 ErrorKind::Target,
                 format!(
