@@ -23,7 +23,7 @@ use flatten::snapshot::{DiffOptions, Mtime, Snapshot};
 use flatten::{Error, Report, Result, Strategy};
 
 use args::{Args, Cli, Command, DiffArgs, InspectArgs, LsArgs, MtimeArg};
-use flatten::vocabulary::quote::{printable, quote};
+use flatten::vocabulary::quote::{printable, quote_path};
 use process::{install_interrupt_handler, interrupt_token, raise_fd_limit};
 use progress::Bars;
 use show::{difference_json, human_bytes, listed_json, listed_line, plural, render_inspection};
@@ -268,7 +268,7 @@ fn write_tar_output(args: &Args, image: &str, output: &Path) -> Result<ExitCode>
             } else {
                 format!(
                     "{} was not written (one that was there is left as it was)",
-                    quote(output.as_os_str().as_bytes())
+                    quote_path(output)
                 )
             };
             return Err(Error::new(e.kind(), format!("{e}; {left}")));
@@ -278,7 +278,7 @@ fn write_tar_output(args: &Args, image: &str, output: &Path) -> Result<ExitCode>
     let shown = if to_stdout {
         "standard output".to_owned()
     } else {
-        quote(output.as_os_str().as_bytes())
+        quote_path(output)
     };
     report_done(args.quiet, &shown, &report, start);
     Ok(ExitCode::SUCCESS)
@@ -307,7 +307,7 @@ enum TarFile {
 
 impl TarFile {
     fn create(dest: &Path) -> Result<TarFile> {
-        let what = || format!("cannot create {}", quote(dest.as_os_str().as_bytes()));
+        let what = || format!("cannot create {}", quote_path(dest));
         match std::fs::metadata(dest) {
             Ok(m) if !m.is_file() && !m.is_dir() => {
                 let file = std::fs::OpenOptions::new()
@@ -359,10 +359,7 @@ impl TarFile {
                     .map_err(|e| Error::io("cannot write the tar output", e))?;
                 file.persist(&dest).map_err(|e| {
                     Error::io(
-                        format!(
-                            "cannot rename the tar output to {}",
-                            quote(dest.as_os_str().as_bytes())
-                        ),
+                        format!("cannot rename the tar output to {}", quote_path(&dest)),
                         e.error,
                     )
                 })?;
@@ -403,17 +400,12 @@ fn run(args: &Args) -> Result<ExitCode> {
         let note = format!(
             "; {} is incomplete (files may be missing, directories are still mode 0700 \
              without their times): delete it and run again",
-            quote(target.as_os_str().as_bytes())
+            quote_path(target)
         );
         Error::new(e.kind(), format!("{}{note}", e))
     })?;
     bars.clear();
-    report_done(
-        args.quiet,
-        &quote(target.as_os_str().as_bytes()),
-        &report,
-        start,
-    );
+    report_done(args.quiet, &quote_path(target), &report, start);
     Ok(ExitCode::SUCCESS)
 }
 

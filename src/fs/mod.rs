@@ -132,7 +132,7 @@ impl Target {
         // One run per target: a second one fails at once instead of racing the first
         // (`File exists`). Emptiness is checked again under the lock, so that a run that
         // waited for another never writes over what it made.
-        let shown = || crate::vocabulary::quote::quote(path.as_os_str().as_encoded_bytes());
+        let shown = || crate::vocabulary::quote::quote_path(path);
         match rustix::fs::flock(&root, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(rustix::io::Errno::WOULDBLOCK) => {

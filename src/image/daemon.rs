@@ -12,7 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::vocabulary::quote::quote;
+use crate::vocabulary::quote::{quote, quote_path};
 
 /// The most the status line and headers may take.
 const MAX_HEAD: usize = 64 << 10;
@@ -52,7 +52,7 @@ fn encode(reference: &str) -> String {
 /// The image `reference` as the daemon exports it: a `docker save` tar stream.
 pub fn export(reference: &str) -> Result<Box<dyn Read + Send>> {
     let path = socket()?;
-    let shown = || quote(path.as_os_str().as_encoded_bytes());
+    let shown = || quote_path(&path);
     let mut stream = UnixStream::connect(&path).map_err(|e| {
         Error::io(
             format!(

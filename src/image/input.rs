@@ -188,7 +188,7 @@ fn detect(store: &dyn Store, want: Option<Layout>) -> Result<Layout> {
 /// is one that cannot be read twice (a pipe such as `<(cat img.tar)`, a character device),
 /// as standard input is.
 fn open_archive(path: &Path, sp: &mut Spooler<'_>) -> Result<TarStore> {
-    let name = crate::vocabulary::quote::quote(path.as_os_str().as_encoded_bytes());
+    let name = crate::vocabulary::quote::quote_path(path);
     let mut file = File::open(path).ctx(|| format!("cannot open {name}"))?;
     let regular = file
         .metadata()
@@ -242,7 +242,7 @@ fn spool_error(name: &str, e: io::Error) -> Error {
     Error::io(
         format!(
             "cannot copy {name} to a temporary file in {} (set TMPDIR to a directory with room for the whole archive)",
-            crate::vocabulary::quote::quote(dir.as_os_str().as_encoded_bytes())
+            crate::vocabulary::quote::quote_path(&dir)
         ),
         e,
     )

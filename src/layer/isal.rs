@@ -17,7 +17,7 @@ mod ffi {
     include!(concat!(env!("OUT_DIR"), "/isal.rs"));
 }
 
-/// Which inflater this build uses, for `--version` and `inspect`.
+/// Which inflater this build uses, as `--version` says.
 pub const NAME: &str = "ISA-L (system libisal)";
 
 /// A gzip stream (one member or several) inflated by ISA-L.

@@ -19,6 +19,12 @@ pub fn quote(name: &[u8]) -> String {
     out
 }
 
+/// A path of this system (a target, an archive, `$TMPDIR`) quoted like a name from the
+/// input: it may hold the same bytes.
+pub fn quote_path(path: &std::path::Path) -> String {
+    quote(path.as_os_str().as_encoded_bytes())
+}
+
 /// Appends `name`, escaped as [`quote`] does, to `out`.
 pub fn quote_into(out: &mut String, name: &[u8]) {
     for chunk in name.utf8_chunks() {
