@@ -156,6 +156,7 @@ pub fn inspect(image: &Image, cancel: &crate::Cancel) -> Result<Inspection> {
         format: match image.layout {
             crate::image::Layout::Docker => "docker-archive",
             crate::image::Layout::Oci => "oci",
+            crate::image::Layout::Registry => "registry",
         },
         manifest_digest: image.manifest_digest.as_ref().map(ToString::to_string),
         config_digest: image.config_digest.to_string(),

@@ -59,13 +59,15 @@ pub use error::{Error, ErrorKind, LayerRef, Result};
 pub use fs::{Strategy, Unreproduced};
 pub use image::config::RunConfig;
 pub use image::reference::Reference;
+#[cfg(feature = "registry")]
+pub use image::registry::{Access, Credentials};
 pub use image::{Image, Input, Platform, Selector};
 pub use inspect::inspect;
 pub use layer::{Layers, INFLATER};
 pub use merge::Listed;
 pub use output::list::list;
 pub use output::tar::write_tar;
-pub use vocabulary::progress::{Cancel, Observer};
+pub use vocabulary::progress::{Cancel, Download, Observer};
 
 use std::io;
 use std::path::Path;

@@ -18,6 +18,14 @@ IMAGE can be:
   docker-archive:FILE[:REF] skopeo-style names; REF picks the image like --image
   oci:DIR[:REF]
   oci-archive:FILE[:REF]
+  docker://[HOST[:PORT]/]REPO[:TAG|@DIGEST]
+                            an image on a registry, fetched directly (Docker Hub when
+                            no HOST: docker://debian:12 is registry-1.docker.io's
+                            library/debian:12); layers are read as they arrive and kept
+                            in ~/.cache/flatten (or $XDG_CACHE_HOME/flatten) for the next
+                            run. Credentials from --creds, $REGISTRY_AUTH_FILE,
+                            containers' auth.json or ~/.docker/config.json (and its
+                            credential helpers)
   docker-daemon:REF         the image REF of the local Docker Engine, read through its
                             API socket ($DOCKER_HOST, default /var/run/docker.sock)
   -                         an archive on standard input; it is first copied to a
@@ -34,14 +42,18 @@ numbered from 1 at the bottom, as in the manifest.
 
 Exit status: 0 done; 1 bad image, failed digest check or I/O error (TARGET is then
 incomplete); 2 usage error (bad option, unknown --image, --platform or transport, TARGET
-not empty or being written by another run); 128+N stopped by signal N (130 SIGINT,
-143 SIGTERM).
+not empty or being written by another run); 3 a registry could not be reached or kept
+failing (try again later); 4 a registry refused access (credentials missing or wrong);
+128+N stopped by signal N (130 SIGINT, 143 SIGTERM).
 
 Examples:
   flatten busybox.tar rootfs
   docker save myapp | flatten - rootfs
   flatten --image myapp:1.2 all-images.tar rootfs
   flatten --platform linux/arm64 oci:./layout rootfs
+  flatten docker://debian:12 rootfs
+  flatten --creds me:secret docker://registry.example.com:5000/team/app@sha256:<hex> rootfs
+  flatten --tls-verify=false docker://localhost:5000/app rootfs   (plain HTTP)
   flatten busybox.tar -o rootfs.tar          (a tar instead of a directory)
   flatten diff --mtime seconds --ignore-docker-init rootfs export.tar
   flatten inspect busybox.tar
@@ -164,6 +176,34 @@ pub(super) struct Choice {
     /// Do not check layer, manifest and config digests.
     #[arg(long)]
     pub(super) no_verify: bool,
+
+    /// docker://: the registry's user and password (else from auth.json or ~/.docker/config.json).
+    #[arg(
+        long,
+        value_name = "USER[:PASS]",
+        help_heading = "Registry (docker://)"
+    )]
+    pub(super) creds: Option<String>,
+
+    /// docker://: check certificates and refuse plain HTTP (=false allows both).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_value_t = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        help_heading = "Registry (docker://)"
+    )]
+    pub(super) tls_verify: bool,
+
+    /// docker://: the registry's CA (*.crt) and client certificate (*.cert, *.key) are in DIR.
+    #[arg(long, value_name = "DIR", help_heading = "Registry (docker://)")]
+    pub(super) cert_dir: Option<PathBuf>,
+
+    /// docker://: fetch every blob anew and keep none (default: kept in ~/.cache/flatten).
+    #[arg(long, help_heading = "Registry (docker://)")]
+    pub(super) no_cache: bool,
 }
 
 impl Choice {
@@ -173,7 +213,8 @@ impl Choice {
         image: &str,
         observer: &mut dyn flatten::Observer,
     ) -> Result<(Image, Options)> {
-        let (input, transport_ref) = Input::parse(image)?;
+        let (mut input, transport_ref) = Input::parse(image)?;
+        self.set_access(&mut input)?;
         let image_ref = match (&self.image_ref, transport_ref) {
             (Some(_), Some(_)) => {
                 return Err(Error::usage(
@@ -198,6 +239,33 @@ impl Choice {
             &options.cancel,
         )?;
         Ok((image, options))
+    }
+}
+
+impl Choice {
+    /// Puts the registry options into a `docker://` input; elsewhere they are an error.
+    fn set_access(&self, input: &mut Input) -> Result<()> {
+        if let Input::Registry { access, .. } = input {
+            if let Some(c) = &self.creds {
+                access.creds = Some(flatten::Credentials::parse(c)?);
+            }
+            access.tls_verify = self.tls_verify;
+            access.cert_dir = self.cert_dir.clone();
+            if self.no_cache {
+                access.cache = None;
+            }
+            return Ok(());
+        }
+        let given = [
+            ("--creds", self.creds.is_some()),
+            ("--tls-verify", !self.tls_verify),
+            ("--cert-dir", self.cert_dir.is_some()),
+            ("--no-cache", self.no_cache),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
+            return Err(Error::usage(format!("{flag} is for docker:// images only")));
+        }
+        Ok(())
     }
 }
 

@@ -92,6 +92,8 @@ fn usage_error(e: &clap::Error) -> String {
 fn exit_code(e: &Error) -> ExitCode {
     ExitCode::from(match e.kind() {
         ErrorKind::Usage | ErrorKind::Target => 2,
+        ErrorKind::Network => 3,
+        ErrorKind::Denied => 4,
         ErrorKind::Interrupted => 128 + process::interrupt_signal().unwrap_or(libc::SIGINT) as u8,
         _ => 1,
     })

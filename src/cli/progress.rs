@@ -2,12 +2,14 @@
 
 use std::io::IsTerminal;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use flatten::Observer;
+use flatten::{Download, Observer};
 
-/// A progress bar per layer on stderr, when stderr is a terminal and not `-q`.
+/// A progress bar per layer on stderr, when stderr is a terminal and not `-q`; above it,
+/// one per blob being fetched from a registry.
 pub(super) struct Bars {
+    multi: MultiProgress,
     bar: Option<ProgressBar>,
     enabled: bool,
 }
@@ -15,6 +17,7 @@ pub(super) struct Bars {
 impl Bars {
     pub(super) fn new(quiet: bool) -> Bars {
         Bars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bar: None,
             enabled: !quiet && std::io::stderr().is_terminal(),
         }
@@ -39,7 +42,10 @@ impl Observer for Bars {
             return;
         }
         self.clear();
-        let bar = ProgressBar::with_draw_target(size, ProgressDrawTarget::stderr());
+        let bar = self.multi.add(ProgressBar::new(size.unwrap_or(0)));
+        if size.is_none() {
+            bar.unset_length();
+        }
         let style = ProgressStyle::with_template(
             "layer {msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
         )
@@ -65,7 +71,7 @@ impl Observer for Bars {
             return;
         }
         let bar = self.bar.get_or_insert_with(|| {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            let bar = self.multi.add(ProgressBar::no_length());
             let style = ProgressStyle::with_template(
                 "copying the archive to a temporary file {spinner} {bytes} {bytes_per_sec}",
             )
@@ -74,5 +80,36 @@ impl Observer for Bars {
             bar
         });
         bar.inc(bytes);
+    }
+
+    fn download(&mut self, what: &str, size: Option<u64>) -> Box<dyn Download> {
+        if !self.enabled {
+            return Box::new(());
+        }
+        let bar = self.multi.insert(0, ProgressBar::new(size.unwrap_or(0)));
+        if size.is_none() {
+            bar.unset_length();
+        }
+        let style = ProgressStyle::with_template(
+            "fetch {msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(flatten::error::short_digest(what).to_owned());
+        Box::new(Fetching(bar))
+    }
+}
+
+/// The bar of one blob being fetched.
+struct Fetching(ProgressBar);
+
+impl Download for Fetching {
+    fn advance(&mut self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+
+    fn finish(&mut self) {
+        self.0.finish_and_clear();
     }
 }

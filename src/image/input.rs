@@ -27,6 +27,15 @@ pub enum Input {
     /// `docker-daemon:REF`: the image REF of the local Docker Engine, exported through its
     /// API socket (`GET /images/REF/get`, what `docker save` uses).
     DockerDaemon(String),
+    /// `docker://[HOST[:PORT]/]REPO[:TAG|@DIGEST]`: an image on a registry, reached as
+    /// `access` says.
+    #[cfg(feature = "registry")]
+    Registry {
+        /// The image, normalised as Docker does (`debian` is `docker.io/library/debian:latest`).
+        reference: super::reference::Reference,
+        /// Credentials, TLS and cache settings.
+        access: Box<super::registry::Access>,
+    },
 }
 
 /// Which manifest format to read.
@@ -36,6 +45,8 @@ pub enum Layout {
     Docker,
     /// `index.json` (OCI image layout, Docker 25+ `docker save`).
     Oci,
+    /// A registry's repository (`docker://`), read as an OCI layout.
+    Registry,
 }
 
 impl Input {
@@ -44,6 +55,20 @@ impl Input {
     pub fn parse(s: &str) -> Result<(Input, Option<String>)> {
         if s == "-" {
             return Ok((Input::Stdin, None));
+        }
+        if let Some(reference) = s.strip_prefix("docker://") {
+            #[cfg(feature = "registry")]
+            return Ok((
+                Input::Registry {
+                    reference: super::reference::Reference::parse(reference)?,
+                    access: Box::default(),
+                },
+                None,
+            ));
+            #[cfg(not(feature = "registry"))]
+            return Err(Error::usage(format!(
+                "docker://{reference}: this flatten was built without the registry feature"
+            )));
         }
         if let Some(reference) = s.strip_prefix("docker-daemon:") {
             if reference.is_empty() {
@@ -85,7 +110,7 @@ impl Input {
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-+.".contains(c));
             if word && std::fs::symlink_metadata(s).is_err() {
                 return Err(Error::usage(format!(
-                    "unknown transport \"{scheme}:\" (flatten reads docker-archive:, oci:, oci-archive: and docker-daemon:, or a path)"
+                    "unknown transport \"{scheme}:\" (flatten reads docker://, docker-archive:, oci:, oci-archive: and docker-daemon:, or a path)"
                 )));
             }
         }
@@ -108,6 +133,11 @@ impl Input {
         let mut sp = Spooler { observer, cancel };
         let sp = &mut sp;
         match self {
+            #[cfg(feature = "registry")]
+            Input::Registry { reference, access } => {
+                let store = super::registry::RegistryStore::open(reference, access, cancel)?;
+                Ok((Box::new(store), Layout::Registry))
+            }
             Input::DockerDaemon(reference) => {
                 let name = format!(
                     "docker-daemon:{}",
@@ -174,7 +204,7 @@ fn detect(store: &dyn Store, want: Option<Layout>) -> Result<Layout> {
     found.ok_or_else(|| {
         let what = match want {
             Some(Layout::Docker) => "manifest.json",
-            Some(Layout::Oci) => "index.json",
+            Some(Layout::Oci | Layout::Registry) => "index.json",
             None => "manifest.json or index.json",
         };
         Error::input(format!(

@@ -8,6 +8,8 @@ pub mod input;
 pub mod oci;
 pub mod platform;
 pub mod reference;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod store;
 
 use std::io::Read;
@@ -23,6 +25,10 @@ use crate::layer::Expected;
 
 /// Manifests, indexes and configs larger than this are refused rather than read.
 pub const JSON_LIMIT: u64 = 32 << 20;
+
+/// More layers than this is not an image anyone built (Docker stops at 127, containers
+/// storage at 500), but a manifest made to exhaust us.
+pub const MAX_LAYERS: usize = 1000;
 
 /// Which image to take from an input that holds several.
 #[derive(Debug, Clone, Default)]
@@ -109,7 +115,7 @@ impl Image {
         let (store, layout) = input.open_observed(observer, cancel)?;
         let candidates = match layout {
             Layout::Docker => docker::candidates(&*store)?,
-            Layout::Oci => oci::candidates(&*store)?,
+            Layout::Oci | Layout::Registry => oci::candidates(&*store)?,
         };
         let (names, choice) = choose(candidates, selector.image.as_deref(), &store.describe())?;
         let resolved = match &choice {
@@ -119,6 +125,20 @@ impl Image {
                 oci::resolve(&*store, descs, &want, selector.platform.is_some(), verify)?
             }
         };
+        if resolved.layers.len() > MAX_LAYERS {
+            return Err(Error::input(format!(
+                "the image has {} layers; flatten reads at most {MAX_LAYERS}",
+                resolved.layers.len()
+            )));
+        }
+        // Read top layer first: a store that fetches starts with those.
+        let ahead: Vec<(String, Option<u64>)> = resolved
+            .layers
+            .iter()
+            .rev()
+            .map(|l| (l.path.clone(), l.expected.size))
+            .collect();
+        store.fetch_ahead(&ahead, observer)?;
         Ok(Image {
             store,
             layout,

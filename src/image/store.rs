@@ -31,6 +31,16 @@ pub trait Store: Send + Sync {
     /// A short description for messages.
     fn describe(&self) -> String;
 
+    /// The blobs (paths and sizes) that will be read, in the order they will be: a store
+    /// that must fetch them starts now, telling `observer`.
+    fn fetch_ahead(
+        &self,
+        _blobs: &[(String, Option<u64>)],
+        _observer: &mut dyn crate::Observer,
+    ) -> Result<()> {
+        Ok(())
+    }
+
     /// Reads a small file whole, refusing one larger than `limit`.
     fn read_small(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
         let mut buf = Vec::new();

@@ -20,6 +20,11 @@ pub enum ErrorKind {
     Io,
     /// The user interrupted the run.
     Interrupted,
+    /// A registry could not be reached, or kept failing (refused connections, broken
+    /// transfers, 429 and 5xx answers after every retry): trying later may work (exit 3).
+    Network,
+    /// A registry refused access: credentials missing, wrong, or not enough (exit 4).
+    Denied,
 }
 
 /// Which layer an error happened in: its number and digest.
@@ -91,6 +96,11 @@ impl Error {
 
     /// An OS error while doing `what`; the kind stays `Io` unless the error says the input is bad.
     pub fn io(what: impl Into<String>, source: io::Error) -> Self {
+        // An error of ours carried through a reader (a fetch that failed) keeps its kind.
+        if let Some(inner) = source.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+            let kind = inner.kind;
+            return Self::caused(kind, what, source);
+        }
         let kind = match source.kind() {
             io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => ErrorKind::Input,
             io::ErrorKind::Interrupted => ErrorKind::Interrupted,

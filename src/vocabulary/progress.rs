@@ -16,9 +16,24 @@ pub trait Observer: Send {
     /// `bytes` more of an archive that must be had whole before it can be read (standard
     /// input, a pipe, a compressed archive) were copied to a temporary file.
     fn spooled(&mut self, _bytes: u64) {}
+    /// A blob (`what`, its digest) starts being fetched from a registry, beside the
+    /// reading; the handle is told how the fetch goes, from the thread that fetches.
+    fn download(&mut self, _what: &str, _size: Option<u64>) -> Box<dyn Download> {
+        Box::new(())
+    }
 }
 
 impl Observer for () {}
+
+/// How one fetch goes, told from the thread doing it; `()` ignores it.
+pub trait Download: Send {
+    /// `bytes` more arrived (or were found in the cache).
+    fn advance(&mut self, _bytes: u64) {}
+    /// The fetch ended, well or not.
+    fn finish(&mut self) {}
+}
+
+impl Download for () {}
 
 /// Asks a run to stop: checked between entries and between chunks of a file's content, so a
 /// run stops within a moment, with an `Interrupted` error. Clones share one flag.

@@ -1,0 +1,292 @@
+//! Layers fetched beside the reading: each blob goes to a file (in the cache, or unnamed),
+//! a few at a time in the order the reader will want them, while the reader follows the
+//! file as it grows. A dropped connection is resumed with a range request; a blob longer
+//! than its descriptor says is cut off; a blob is kept in the cache only once its digest
+//! is checked, and the reader sees its end only then: a blob that fails its check ends
+//! the reading with that error, whatever was read before.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::cache::Cache;
+use super::http::{Client, Get};
+use crate::digest::{Digest, Tap};
+use crate::error::{Error, ErrorKind, Result};
+use crate::vocabulary::progress::{Cancel, Download};
+
+/// How many blobs are fetched at once (Docker fetches 3).
+pub const CONCURRENT: usize = 3;
+/// How many times a broken transfer of one blob is resumed before it fails.
+const RESUMES: u32 = 5;
+/// The size of each read from the network and write to the file.
+const PIECE: usize = 128 << 10;
+
+/// A blob on its way to a local file.
+pub(crate) struct Blob {
+    pub digest: Digest,
+    pub size: Option<u64>,
+    state: Mutex<State>,
+    grew: Condvar,
+}
+
+struct State {
+    file: Option<Arc<File>>,
+    written: u64,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    Waiting,
+    Running,
+    Done,
+    Failed(ErrorKind, String),
+}
+
+impl Blob {
+    pub fn new(digest: Digest, size: Option<u64>) -> Arc<Blob> {
+        Arc::new(Blob {
+            digest,
+            size,
+            state: Mutex::new(State {
+                file: None,
+                written: 0,
+                outcome: Outcome::Waiting,
+            }),
+            grew: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The whole verified file, once fetched.
+    pub fn done(&self) -> Option<(Arc<File>, u64)> {
+        let s = self.lock();
+        match (&s.outcome, &s.file) {
+            (Outcome::Done, Some(f)) => Some((f.clone(), s.written)),
+            _ => None,
+        }
+    }
+
+    fn fail(&self, e: &Error) {
+        let mut s = self.lock();
+        if matches!(s.outcome, Outcome::Waiting | Outcome::Running) {
+            s.outcome = Outcome::Failed(e.kind(), e.to_string());
+        }
+        self.grew.notify_all();
+    }
+
+    /// A reader of the blob from its start, waiting for bytes still on their way.
+    pub fn follow(self: &Arc<Blob>, cancel: &Cancel) -> Follow {
+        Follow {
+            blob: self.clone(),
+            pos: 0,
+            cancel: cancel.clone(),
+        }
+    }
+}
+
+/// Reads a blob as it is fetched.
+pub(crate) struct Follow {
+    blob: Arc<Blob>,
+    pos: u64,
+    cancel: Cancel,
+}
+
+impl Read for Follow {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut s = self.blob.lock();
+        loop {
+            if let (Some(file), true) = (&s.file, self.pos < s.written) {
+                let file = file.clone();
+                let n = (s.written - self.pos).min(buf.len() as u64) as usize;
+                drop(s);
+                let n = file.read_at(&mut buf[..n], self.pos)?;
+                self.pos += n as u64;
+                return Ok(n);
+            }
+            match &s.outcome {
+                Outcome::Done => return Ok(0),
+                Outcome::Failed(kind, message) => {
+                    return Err(io::Error::other(Error::new(*kind, message.clone())))
+                }
+                Outcome::Waiting | Outcome::Running => {}
+            }
+            if self.cancel.is_cancelled() {
+                // Not io's Interrupted, which readers retry: ours, which ends the run.
+                return Err(io::Error::other(Error::new(
+                    ErrorKind::Interrupted,
+                    "interrupted while a layer was being fetched",
+                )));
+            }
+            s = self
+                .blob
+                .grew
+                .wait_timeout(s, Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+/// The blobs waiting for a fetcher, each with its progress bar.
+pub(crate) type Queue = Mutex<VecDeque<(Arc<Blob>, Box<dyn Download>)>>;
+
+/// Fetches blobs from `queue` until it is empty or `stop` is cancelled.
+pub(crate) fn worker(client: &Client, cache: &Cache, queue: &Queue, stop: &Cancel) {
+    loop {
+        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        let Some((blob, mut bar)) = next else {
+            return;
+        };
+        if let Err(e) = fetch(client, cache, &blob, &mut *bar, stop) {
+            blob.fail(&e);
+        }
+        bar.finish();
+    }
+}
+
+/// Fetches one blob (or finds it in the cache), verified.
+fn fetch(
+    client: &Client,
+    cache: &Cache,
+    blob: &Blob,
+    bar: &mut dyn Download,
+    stop: &Cancel,
+) -> Result<()> {
+    if let Some(file) = cache.get(&blob.digest) {
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if blob.size.is_none_or(|s| s == len) {
+            bar.advance(len);
+            let mut s = blob.lock();
+            s.file = Some(Arc::new(file));
+            s.written = len;
+            s.outcome = Outcome::Done;
+            blob.grew.notify_all();
+            return Ok(());
+        }
+    }
+    let spool = cache.spool()?;
+    let file = Arc::new(spool.file);
+    {
+        let mut s = blob.lock();
+        s.file = Some(file.clone());
+        s.outcome = Outcome::Running;
+    }
+    let shown = crate::error::short_digest(&blob.digest.to_string()).to_owned();
+    let tap = Tap::new(blob.digest.algorithm());
+    let mut got: u64 = 0;
+    let mut broken = 0;
+    let path = format!("blobs/{}", blob.digest);
+    let mut piece = vec![0u8; PIECE];
+    loop {
+        let mut response = client.get(&Get {
+            path: &path,
+            accept: None,
+            from: got,
+        })?;
+        // A server that ignores the range sends it all again: skip what we have.
+        let mut skip = if got > 0 && response.status().as_u16() == 206 {
+            let start = content_range_start(&response);
+            if start != Some(got) {
+                return Err(Error::new(
+                    ErrorKind::Network,
+                    format!("{} resumed blob {shown} at the wrong place", client.name),
+                ));
+            }
+            0
+        } else {
+            got
+        };
+        let mut body = response.body_mut().as_reader();
+        let ended = loop {
+            stop.check(|| format!("interrupted while fetching blob {shown}"))?;
+            let n = match body.read(&mut piece) {
+                Ok(0) => break None,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Some(e),
+            };
+            let mut data = &piece[..n];
+            if skip > 0 {
+                let drop_n = (skip as usize).min(data.len());
+                data = &data[drop_n..];
+                skip -= drop_n as u64;
+                if data.is_empty() {
+                    continue;
+                }
+            }
+            if let Some(size) = blob.size {
+                if got + data.len() as u64 > size {
+                    return Err(Error::new(
+                        ErrorKind::Verification,
+                        format!(
+                            "{} sent more than the {size} bytes of blob {shown}",
+                            client.name
+                        ),
+                    ));
+                }
+            }
+            file.write_all_at(data, got)
+                .map_err(|e| Error::io("cannot write a fetched blob to its temporary file", e))?;
+            tap.update(data);
+            got += data.len() as u64;
+            bar.advance(data.len() as u64);
+            blob.lock().written = got;
+            blob.grew.notify_all();
+        };
+        let short = blob.size.is_some_and(|s| got < s);
+        match ended {
+            None if !short => break,
+            why => {
+                broken += 1;
+                if broken > RESUMES {
+                    let why = why.map_or_else(
+                        || "the connection closed early".to_owned(),
+                        |e| e.to_string(),
+                    );
+                    return Err(Error::new(
+                        ErrorKind::Network,
+                        format!(
+                            "{}: the transfer of blob {shown} broke {broken} times, last at byte {got}: {}",
+                            client.name,
+                            crate::vocabulary::quote::printable(&why)
+                        ),
+                    ));
+                }
+                client.pause(broken, None)?;
+            }
+        }
+    }
+    let (digest, _) = tap.result();
+    if digest != blob.digest {
+        return Err(Error::new(
+            ErrorKind::Verification,
+            format!(
+                "{} sent wrong bytes for blob {shown}: their digest is {}",
+                client.name,
+                crate::error::short_digest(&digest.to_string())
+            ),
+        ));
+    }
+    cache.keep(spool.temp, &blob.digest);
+    let mut s = blob.lock();
+    s.outcome = Outcome::Done;
+    blob.grew.notify_all();
+    Ok(())
+}
+
+/// `bytes 100-199/200` → 100.
+fn content_range_start(r: &ureq::http::Response<ureq::Body>) -> Option<u64> {
+    let v = r.headers().get("content-range")?.to_str().ok()?;
+    let range = v.trim().strip_prefix("bytes ")?;
+    range.split('-').next()?.trim().parse().ok()
+}
