@@ -96,10 +96,13 @@ impl Error {
 
     /// An OS error while doing `what`; the kind stays `Io` unless the error says the input is bad.
     pub fn io(what: impl Into<String>, source: io::Error) -> Self {
-        // An error of ours carried through a reader (a fetch that failed) keeps its kind.
-        if let Some(inner) = source.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
-            let kind = inner.kind;
-            return Self::caused(kind, what, source);
+        // An error of ours carried through a reader (a fetch that failed) comes out whole:
+        // It says what went wrong better than `what` could: it is the error.
+        if source.get_ref().is_some_and(|e| e.is::<Error>()) {
+            if let Some(Ok(inner)) = source.into_inner().map(|e| e.downcast::<Error>()) {
+                return *inner;
+            }
+            unreachable!("checked to be ours just above");
         }
         let kind = match source.kind() {
             io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => ErrorKind::Input,

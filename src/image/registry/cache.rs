@@ -2,9 +2,8 @@
 //! `~/.cache/flatten`) as `blobs/ALGORITHM/HEX`, so the next run fetches only what changed.
 //!
 //! A blob enters the cache only after its digest and size were checked, by a rename from
-//! `tmp/` (so a half-written blob is never there under its name), and what comes out of it
-//! is checked again by whoever reads it: manifests and configs here when read, layers by
-//! the layer reader as for every other source (unless `--no-verify`).
+//! `tmp/` (so a half-written blob is never there under its name); what comes out of it
+//! is checked again before it is used, and a blob that fails is fetched anew.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -99,6 +98,13 @@ impl Cache {
         if let (Some(temp), Some(path)) = (temp, self.path(digest)) {
             // A cache we cannot write to costs the next run a fetch, not this run its result.
             let _ = temp.persist(path);
+        }
+    }
+
+    /// Removes a cached blob found to be wrong.
+    pub fn forget(&self, digest: &Digest) {
+        if let Some(path) = self.path(digest) {
+            let _ = std::fs::remove_file(path);
         }
     }
 

@@ -458,6 +458,11 @@ impl Client {
             "blob"
         };
         let reference = path.split_once('/').map_or(path, |(_, r)| r);
+        let reference = if what == "blob" {
+            crate::error::short_digest(reference)
+        } else {
+            reference
+        };
         match status {
             404 if what == "manifest" => Error::input(format!(
                 "{} has no image {}{said}",
@@ -494,13 +499,36 @@ impl Client {
                 | ureq::Error::Tls(_)
                 | ureq::Error::BadUri(_)
         ) && !matches!(&e, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused);
+        let text = e.to_string();
+        let text = text.strip_prefix("io: ").unwrap_or(&text);
         let why = match &e {
             ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
                 "connection refused".to_owned()
             }
             ureq::Error::HostNotFound => "host not found".to_owned(),
             ureq::Error::ConnectionFailed => "connection failed".to_owned(),
-            other => other.to_string(),
+            _ if text.contains("invalid peer certificate") => {
+                let detail = text.rsplit(": ").next().unwrap_or_default();
+                return Failed::last(Error::new(
+                    ErrorKind::Network,
+                    format!(
+                        "the certificate of {host} is not trusted ({}): put its CA in \
+                         /etc/containers/certs.d/{host}/ca.crt, or give --cert-dir DIR",
+                        printable(detail),
+                        host = self.host,
+                    ),
+                ));
+            }
+            _ if text.contains("InvalidContentType") => {
+                return Failed::last(Error::new(
+                    ErrorKind::Network,
+                    format!(
+                        "{} does not answer in TLS (a plain-HTTP registry needs --tls-verify=false)",
+                        self.host
+                    ),
+                ));
+            }
+            _ => text.to_owned(),
         };
         Failed {
             retry,

@@ -277,23 +277,16 @@ impl RegistryStore {
                 verify(digest, &raw, &self.shown)?;
                 raw
             }
+            // A config: fetched as layers are (resumed, retried, verified, cached).
             None => {
-                let client = self.client()?;
-                let mut response = client.get(&Get {
-                    path: &format!("blobs/{digest}"),
-                    accept: None,
-                    from: 0,
-                })?;
-                let raw = read_limited(&mut response.body_mut().as_reader(), limit, || {
+                let blob = self.blob(&digest.blob_path(), None, limit, None)?;
+                read_limited(&mut blob.follow(&self.cancel), limit, || {
                     format!(
                         "{}: blob {}",
                         self.shown,
                         crate::error::short_digest(&digest.to_string())
                     )
-                })?;
-                verify(digest, &raw, &self.shown)?;
-                self.cache.put(digest, &raw);
-                raw
+                })?
             }
         };
         if is_manifest {
@@ -307,6 +300,7 @@ impl RegistryStore {
         &self,
         path: &str,
         size: Option<u64>,
+        limit: u64,
         observer: Option<&mut dyn Observer>,
     ) -> Result<Arc<Blob>> {
         let digest = blob_digest(path)?;
@@ -314,9 +308,10 @@ impl RegistryStore {
         if let Some(b) = blobs.get(&digest) {
             return Ok(b.clone());
         }
-        let blob = Blob::new(digest.clone(), size);
+        let blob = Blob::new(digest.clone(), size, limit);
         blobs.insert(digest.clone(), blob.clone());
         drop(blobs);
+        let observer_given = observer.is_some();
         let bar: Box<dyn Download> = match observer {
             Some(o) => o.download(&digest.to_string(), size),
             None => Box::new(()),
@@ -325,6 +320,10 @@ impl RegistryStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push_back((blob.clone(), bar));
+        // fetch_ahead starts the fetchers once every blob is queued.
+        if !observer_given {
+            self.spawn_fetchers(1)?;
+        }
         Ok(blob)
     }
 
@@ -373,15 +372,7 @@ impl Store for RegistryStore {
         if path == "index.json" {
             return Ok(Box::new(std::io::Cursor::new(self.index.clone())));
         }
-        let started = self
-            .blobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&blob_digest(path)?);
-        let blob = self.blob(path, None, None)?;
-        if !started {
-            self.spawn_fetchers(1)?;
-        }
+        let blob = self.blob(path, None, u64::MAX, None)?;
         Ok(Box::new(blob.follow(&self.cancel)))
     }
 
@@ -421,7 +412,7 @@ impl Store for RegistryStore {
                 .unwrap_or_else(|p| p.into_inner())
                 .contains_key(&blob_digest(path)?);
             if !known {
-                self.blob(path, *size, Some(&mut *observer))?;
+                self.blob(path, *size, u64::MAX, Some(&mut *observer))?;
                 new += 1;
             }
         }
