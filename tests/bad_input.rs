@@ -117,6 +117,39 @@ fn missing_layer_and_missing_config() {
 }
 
 #[test]
+fn a_manifest_naming_thousands_of_layers_is_refused() {
+    let d = tmp();
+    let mut blobs = Blobs::default();
+    let layer = base();
+    let m = blobs.image(&vec![layer; 1001], "amd64");
+    write_dir(&d.path().join("oci"), &blobs.layout(vec![m]));
+    let (code, msg) = fails(&d.path().join("oci"), &[]);
+    assert_eq!(code, 1);
+    assert!(
+        msg.contains("1001 layers") && msg.contains("at most 1000"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_config_said_to_be_gigabytes_is_refused_unread() {
+    let d = tmp();
+    let mut blobs = Blobs::default();
+    let m = blobs.image(&[base()], "amd64");
+    let hex = m["digest"].as_str().unwrap()[7..].to_owned();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&blobs.0[&hex]).unwrap();
+    manifest["config"]["size"] = serde_json::json!(3u64 << 30);
+    let m = blobs.add(
+        "application/vnd.oci.image.manifest.v1+json",
+        serde_json::to_vec(&manifest).unwrap(),
+    );
+    write_dir(&d.path().join("oci"), &blobs.layout(vec![m]));
+    let (code, msg) = fails(&d.path().join("oci"), &[]);
+    assert_eq!(code, 1);
+    assert!(msg.contains("3221225472 bytes"), "{msg}");
+}
+
+#[test]
 fn malformed_and_deeply_nested_manifests() {
     let d = tmp();
     write_tar(

@@ -246,6 +246,11 @@ impl Choice {
     /// Puts the registry options into a `docker://` input; elsewhere they are an error.
     fn set_access(&self, input: &mut Input) -> Result<()> {
         if let Input::Registry { access, .. } = input {
+            if self.image_ref.is_some() {
+                return Err(Error::usage(
+                    "--image chooses among the images of an archive; a docker:// reference names one",
+                ));
+            }
             if let Some(c) = &self.creds {
                 access.creds = Some(flatten::Credentials::parse(c)?);
             }

@@ -114,7 +114,13 @@ fn candidate(names: Vec<String>, descs: Vec<Descriptor>) -> Candidate {
 fn read_blob(store: &dyn Store, d: &Descriptor, verify: bool) -> Result<(Digest, Vec<u8>)> {
     let digest = Digest::parse(&d.digest)?;
     let size = d.size()?;
-    let limit = size.map_or(JSON_LIMIT, |s| s.min(JSON_LIMIT));
+    // Said to be too large: refused before a byte is read (or fetched).
+    if let Some(s) = size.filter(|s| *s > JSON_LIMIT) {
+        return Err(Error::input(format!(
+            "blob {digest} is {s} bytes; manifests and configs are read up to {JSON_LIMIT}"
+        )));
+    }
+    let limit = size.unwrap_or(JSON_LIMIT);
     let raw = store.read_small(&digest.blob_path(), limit)?;
     if verify {
         if let Some(s) = size {

@@ -143,8 +143,9 @@ impl Read for Follow {
 /// The blobs waiting for a fetcher, each with its progress bar.
 pub(crate) type Queue = Mutex<VecDeque<(Arc<Blob>, Box<dyn Download>)>>;
 
-/// Fetches blobs from `queue` until it is empty or `stop` is cancelled.
-pub(crate) fn worker(client: &Client, cache: &Cache, queue: &Queue, stop: &Cancel) {
+/// Fetches blobs from `queue` until it is empty or one of `stop` is cancelled (the store
+/// was dropped, or the user interrupted the run).
+pub(crate) fn worker(client: &Client, cache: &Cache, queue: &Queue, stop: &[&Cancel]) {
     loop {
         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
         let Some((blob, mut bar)) = next else {
@@ -163,7 +164,7 @@ fn fetch(
     cache: &Cache,
     blob: &Blob,
     bar: &mut dyn Download,
-    stop: &Cancel,
+    stop: &[&Cancel],
 ) -> Result<()> {
     if let Some(file) = cache.get(&blob.digest) {
         // Never trusted unverified: hashed here (beside the reading, a fraction of the time
@@ -213,7 +214,9 @@ fn fetch(
         };
         let mut body = response.body_mut().as_reader();
         let ended = loop {
-            stop.check(|| format!("interrupted while fetching blob {shown}"))?;
+            for s in stop {
+                s.check(|| format!("interrupted while fetching blob {shown}"))?;
+            }
             let n = match body.read(&mut piece) {
                 Ok(0) => break None,
                 Ok(n) => n,
@@ -290,12 +293,14 @@ fn fetch(
 }
 
 /// The length of a cached blob, if its size and digest are right.
-fn cached_len(file: &File, blob: &Blob, stop: &Cancel) -> Result<Option<u64>> {
+fn cached_len(file: &File, blob: &Blob, stop: &[&Cancel]) -> Result<Option<u64>> {
     let tap = Tap::new(blob.digest.algorithm());
     let mut piece = vec![0u8; PIECE];
     let mut len = 0u64;
     loop {
-        stop.check(|| "interrupted while checking the cache".to_owned())?;
+        for s in stop {
+            s.check(|| "interrupted while checking the cache".to_owned())?;
+        }
         let n = match file.read_at(&mut piece, len) {
             Ok(0) => break,
             Ok(n) => n,

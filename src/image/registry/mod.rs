@@ -337,9 +337,10 @@ impl RegistryStore {
                 self.queue.clone(),
                 self.stop.clone(),
             );
+            let user = self.cancel.clone();
             std::thread::Builder::new()
                 .name("fetch".into())
-                .spawn(move || fetch::worker(&client, &cache, &queue, &stop))
+                .spawn(move || fetch::worker(&client, &cache, &queue, &[&stop, &user]))
                 .map_err(|e| Error::io("cannot start a thread to fetch layers", e))?;
         }
         Ok(())
