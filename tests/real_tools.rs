@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use flatten::snapshot::{DiffOptions, Mtime, Snapshot};
+use flatten::snapshot::{Mtime, Snapshot};
 use flatten::{Input, Options, Selector};
 
 fn testdata(p: &str) -> PathBuf {
@@ -38,16 +38,6 @@ fn flatten_for(input: &str, image: Option<&str>, platform: Option<&str>) -> Snap
 fn tar_snapshot(p: &Path) -> Snapshot {
     Snapshot::from_tar(std::fs::File::open(p).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// Compares a flattened tree with a `docker export`, leaving out what `docker create` adds.
-fn export_diff(ours: &Snapshot, export: &Snapshot) -> Vec<String> {
-    let mut opts = DiffOptions {
-        mtime: Mtime::Seconds,
-        ..DiffOptions::default()
-    };
-    opts.ignore_docker_init();
-    ours.diff_with(export, &opts)
 }
 
 /// Files `testdata/<dir>/<case><suffix>`, by case name.

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use common::registry::{registries, Registries};
 use common::*;
-use flatten::snapshot::{DiffOptions, Mtime, Snapshot};
+use flatten::snapshot::{Mtime, Snapshot};
 
 /// `flatten ARGS…` with a cache of its own and no credentials from this machine's files.
 struct Run {
@@ -98,16 +98,6 @@ fn export(case: &str) -> Snapshot {
     let p =
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/docker/{case}.export.tar"));
     Snapshot::from_tar(std::fs::File::open(p).unwrap()).unwrap()
-}
-
-/// Differences from a `docker export`, leaving out what `docker create` adds.
-fn export_diff(ours: &Snapshot, export: &Snapshot) -> Vec<String> {
-    let mut opts = DiffOptions {
-        mtime: Mtime::Seconds,
-        ..DiffOptions::default()
-    };
-    opts.ignore_docker_init();
-    ours.diff_with(export, &opts)
 }
 
 fn plain(r: &Registries, repo: &str) -> String {
@@ -304,47 +294,42 @@ fn basic_auth_over_tls_with_the_registrys_own_ca() {
 fn credentials_come_from_the_files_docker_and_podman_keep() {
     let Some(r) = registries() else { return };
     let run = Run::new();
-    let image = format!("docker://{}/whiteout-file", r.basic);
-    let cert_dir = r.cert_dir.to_str().unwrap();
+    let d = tmp();
     let auth = |user: &str, pass: &str| {
         use base64::Engine;
         let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
         format!(r#"{{"auths": {{"{}": {{"auth": "{b}"}}}}}}"#, r.basic)
     };
-    let d = tmp();
+    // Pulls from the Basic registry with `env` and `args`, no --creds unless in `args`.
+    let pulls = |env: &[(&str, &std::ffi::OsStr)], args: &[&str]| {
+        let mut cmd = run.cmd();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .args(["-q", "--cert-dir", r.cert_dir.to_str().unwrap()])
+            .args(args)
+            .arg(format!("docker://{}/whiteout-file", r.basic))
+            .arg(d.path().join(format!("t{}", unique())))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{env:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
 
     // containers-auth.json named by $REGISTRY_AUTH_FILE.
     let file = d.path().join("auth.json");
     std::fs::write(&file, auth("alice", "wonderland")).unwrap();
-    let out = run
-        .cmd()
-        .env("REGISTRY_AUTH_FILE", &file)
-        .args(["-q", "--cert-dir", cert_dir, &image])
-        .arg(d.path().join("a"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pulls(&[("REGISTRY_AUTH_FILE", file.as_os_str())], &[]);
 
     // Docker's config.json in $DOCKER_CONFIG.
     let docker = d.path().join("docker");
     std::fs::create_dir(&docker).unwrap();
     std::fs::write(docker.join("config.json"), auth("alice", "wonderland")).unwrap();
-    let out = run
-        .cmd()
-        .env("DOCKER_CONFIG", &docker)
-        .args(["-q", "--cert-dir", cert_dir, &image])
-        .arg(d.path().join("b"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pulls(&[("DOCKER_CONFIG", docker.as_os_str())], &[]);
 
     // A credential helper (credsStore), asked for this registry by name.
     let helpers = d.path().join("bin");
@@ -359,10 +344,6 @@ fn credentials_come_from_the_files_docker_and_podman_keep() {
         ),
     )
     .unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(
-        &mut std::fs::metadata(&helper).unwrap().permissions(),
-        0o755,
-    );
     std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let helper_docker = d.path().join("helper-docker");
     std::fs::create_dir(&helper_docker).unwrap();
@@ -376,40 +357,19 @@ fn credentials_come_from_the_files_docker_and_podman_keep() {
         helpers.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = run
-        .cmd()
-        .env("DOCKER_CONFIG", &helper_docker)
-        .env("PATH", path)
-        .args(["-q", "--cert-dir", cert_dir, &image])
-        .arg(d.path().join("c"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    pulls(
+        &[
+            ("DOCKER_CONFIG", helper_docker.as_os_str()),
+            ("PATH", path.as_ref()),
+        ],
+        &[],
     );
 
     // --creds wins over the files.
     std::fs::write(&file, auth("alice", "wrong")).unwrap();
-    let out = run
-        .cmd()
-        .env("REGISTRY_AUTH_FILE", &file)
-        .args([
-            "-q",
-            "--creds",
-            "alice:wonderland",
-            "--cert-dir",
-            cert_dir,
-            &image,
-        ])
-        .arg(d.path().join("d"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    pulls(
+        &[("REGISTRY_AUTH_FILE", file.as_os_str())],
+        &["--creds", "alice:wonderland"],
     );
 }
 

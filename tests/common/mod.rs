@@ -8,7 +8,7 @@ pub mod tarw;
 use std::path::{Path, PathBuf};
 
 use flatten::digest::sha256_of;
-use flatten::snapshot::{Mtime, Snapshot};
+use flatten::snapshot::{DiffOptions, Mtime, Snapshot};
 
 pub use tarw::{tar, E};
 
@@ -326,4 +326,15 @@ pub fn shared_tmp() -> tempfile::TempDir {
 pub fn readable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+/// How a flattened tree differs from a `docker export` of the same image, leaving out what
+/// `docker create` adds (mtimes compared to the second, as the export tar keeps them).
+pub fn export_diff(ours: &Snapshot, export: &Snapshot) -> Vec<String> {
+    let mut opts = DiffOptions {
+        mtime: Mtime::Seconds,
+        ..DiffOptions::default()
+    };
+    opts.ignore_docker_init();
+    ours.diff_with(export, &opts)
 }
