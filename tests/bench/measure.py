@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Timing, I/O accounting and image description for the flatten benchmark.
 
-Used by tests/bench/images.sh and tests/bench/run.sh (see there); by hand:
+Used by tests/bench/images.sh, tests/bench/run.sh and tests/bench/pull.sh (see there); by hand:
 
   measure.py describe IMAGE_DIR                 markdown table of an image's layers
   measure.py check-compression PATH plain|gzip  fail unless every layer of PATH (a
@@ -12,6 +12,9 @@ Used by tests/bench/images.sh and tests/bench/run.sh (see there); by hand:
                                                 run the benchmark, print the markdown
   measure.py run OUTDIR -- CMD ARGS...          one measured run of CMD (time, peak RSS,
                                                 /proc/PID/io), as JSON
+  measure.py pull --bench-dir D --flatten F --runs N --fs NAME=DIR ... --image NAME ...
+                  --registry HOST:PORT --registry-pid PID --policy FILE [--json FILE]
+                                                the registry-pull benchmark of pull.sh
 
 How one run is measured (run_once): the output dir is removed and made again (empty),
 then sync(2), then the clock starts and `/usr/bin/time -f %M CMD` is spawned; waitid(
@@ -485,6 +488,175 @@ def report(args, results, elapsed):
     return "\n".join(lines) + "\n"
 
 
+# ---------------------------------------------------------------- pulling from a registry
+
+
+def proc_cpu(pid):
+    """CPU seconds (user + system, all threads) process PID has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pull_commands(args, image, fsdir):
+    """[(name, argv)] of pull.sh's commands for IMAGE on the filesystem at FSDIR. Every
+    command writes into FSDIR/pull-work (made empty before the run, removed after it):
+    the tree into out/, skopeo's copy into copy/. TMPDIR is FSDIR/tmp for all (where
+    flatten --no-cache spools the blobs it fetches); XDG_CACHE_HOME is FSDIR/nocache (which
+    must stay empty) except for flatten-cached, whose FSDIR/cache pull.sh fills first."""
+    ref = f"{args.registry}/{image}:latest"
+    work = os.path.join(fsdir, "pull-work")
+    out, copy = os.path.join(work, "out"), os.path.join(work, "copy")
+    env = ["env", f"TMPDIR={fsdir}/tmp", f"XDG_CACHE_HOME={fsdir}/nocache"]
+    skopeo = ["skopeo", "--policy", args.policy, "copy", "-q", "--src-tls-verify=false",
+              f"docker://{ref}", f"oci:{copy}:latest"]
+    sk = " ".join(skopeo)
+    layout = os.path.join(args.bench_dir, "images", image, "oci-gzip")
+    cmds = [
+        ("flatten-pull", env + [args.flatten, "-q", "--tls-verify=false", "--no-cache", f"docker://{ref}", out]),
+        *([("flatten-pull-base", env + [args.flatten_base, "-q", "--tls-verify=false", "--no-cache",
+                                        f"docker://{ref}", out])] if args.flatten_base else []),
+        ("skopeo-copy", env + skopeo),
+        ("copy+flatten", env + ["sh", "-c", f"{sk} && {args.flatten} -q oci:{copy}:latest {out}"]),
+        ("copy+umoci", env + ["sh", "-c", f"{sk} && umoci raw unpack --image {copy}:latest {out}"]),
+        ("flatten-cached", ["env", f"TMPDIR={fsdir}/tmp", f"XDG_CACHE_HOME={fsdir}/cache", args.flatten,
+                            "-q", "--tls-verify=false", f"docker://{ref}", out]),
+        ("flatten-oci", env + [args.flatten, "-q", f"oci:{layout}:latest", out]),
+    ]
+    skip = set(os.environ.get("BENCH_SKIP", "").split(",")) - {"skopeo-copy"}
+    return work, [c for c in cmds if c[0] not in skip]
+
+
+def pull_bench(args):
+    selftest()
+    fss = [fs.split("=", 1) for fs in args.fs]
+    results = []
+    log = os.path.join(args.bench_dir, "last-command.log")
+    t_start = time.monotonic()
+    busy0, own0, reg0 = cpu_busy(), own_cpu(), proc_cpu(args.registry_pid)
+    for image in args.image:
+        for fsname, fsdir in fss:
+            work, cmds = pull_commands(args, image, fsdir)
+            for sub in ("tmp", "cache", "nocache"):
+                os.makedirs(os.path.join(fsdir, sub), exist_ok=True)
+            recs = {name: dict(image=image, fs=fsname, cmd=name, argv=argv, runs=[], ratios=[])
+                    for name, argv in cmds}
+            label = f"{image} / {fsname}"
+
+            def one(argv):
+                r0 = proc_cpu(args.registry_pid)
+                m = run_once(argv, work, log)
+                m["registry_cpu"] = proc_cpu(args.registry_pid) - r0
+                return m
+            shutil.rmtree(os.path.join(fsdir, "cache"))
+            os.mkdir(os.path.join(fsdir, "cache"))
+            if "flatten-cached" in recs:
+                print(f"[pull] {label}: filling the cache of flatten-cached (not timed)", file=sys.stderr)
+                one(dict(cmds)["flatten-cached"])
+            print(f"[pull] {label}: warm-up", file=sys.stderr)
+            for name, argv in cmds:
+                one(argv)
+            for r in range(args.runs):
+                order = cmds[r % len(cmds):] + cmds[:r % len(cmds)]   # rotate the start
+                times = {}
+                for name, argv in order:
+                    m = one(argv)
+                    recs[name]["runs"].append(m)
+                    times[name] = m["time"]
+                for name in times:
+                    recs[name]["ratios"].append(times[name] / times["skopeo-copy"])
+                print(f"[pull] {label}: round {r + 1}/{args.runs}: " +
+                      ", ".join(f"{n} {t:.2f}s" for n, t in times.items()), file=sys.stderr)
+            results.extend(recs.values())
+    elapsed = time.monotonic() - t_start
+    args.registry_total = proc_cpu(args.registry_pid) - reg0
+    args.others_cpu = (cpu_busy() - busy0) - (own_cpu() - own0) - args.registry_total
+    print(pull_report(args, results, elapsed))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(elapsed=elapsed, results=results), f, indent=1)
+
+
+def pull_report(args, results, elapsed):
+    def first_line(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "?"
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    runs = [x for r in results for x in r["runs"]]
+    # disturbed: CPU used by processes other than the command and the registry
+    disturbed = [x for x in runs if x["others_cpu"] - x["registry_cpu"] > 0.1 * x["time"]]
+    lines = [
+        "# flatten benchmark: pulling from a registry on loopback", "",
+        f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
+        f"- flatten: `{shown_path(args.flatten_shown or args.flatten)}` ({first_line([args.flatten, '--version'])})" +
+        (f", {args.label}" if args.label else ""),
+        *([f"- flatten-pull-base: `{shown_path(args.flatten_base_shown or args.flatten_base)}`"] if args.flatten_base else []),
+        f"- machine: {os.cpu_count()} CPUs ({cpu}), {os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB, "
+        f"kernel {platform.release()}",
+        f"- tools: {first_line(['skopeo', '--version'])}; umoci {first_line(['umoci', '--version']).split()[-1]}; "
+        f"registry: {first_line(['docker-registry', '--version'])}, plain HTTP on {args.registry}, "
+        f"storage in `{args.registry_storage}` ({fstype(args.registry_storage)})",
+        "- filesystems: " + "; ".join(f"{n} = `{d}` ({fstype(d)})" for n, d in (fs.split("=", 1) for fs in args.fs)),
+        f"- runs: {args.runs} timed rounds after one warm-up round; within a round the commands are "
+        "interleaved (the start rotates each round); `sync` before each command, its output (tree and "
+        "copy) removed after it (not timed)",
+        f"- benchmark time: {elapsed / 60:.1f} min; CPU time used meanwhile by the registry: "
+        f"{args.registry_total:.0f} s, by other processes (kernel threads included): {args.others_cpu:.0f} s",
+        (f"- quiet: before each command, waited until other processes used < 15% of a CPU "
+         f"(waited {sum(x['waited'] for x in runs):.0f} s in all); " if QUIET else "- ") +
+        f"timed runs during which processes other than the command and the registry used CPU "
+        f"> 10% of the run's wall time: {len(disturbed)} of {len(runs)}", "",
+        "Times: median wall seconds (range), and the median of the per-round ratios to "
+        "`skopeo-copy` (the copy alone, no tree written). CPU: user + system seconds of the "
+        "command (median; threads and children included); registry CPU: what the registry "
+        "process used meanwhile (median). RSS: peak (ru_maxrss, children included: for the "
+        "copy+ rows the larger of skopeo's and the unpacker's). wchar = bytes passed to "
+        "write(2)-like calls, write_bytes = bytes written to storage (0 on tmpfs); MiB, median.", "",
+        "| image | fs | command | median s | range s | × skopeo-copy | CPU s | registry CPU s "
+        "| peak RSS MiB | wchar MiB | write_bytes MiB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        times = [x["time"] for x in r["runs"]]
+        def m(key, rec=r):
+            return med([x[key] for x in rec["runs"]])
+        lines.append(
+            f"| {r['image']} | {r['fs']} | {r['cmd']} | {med(times):.2f} | {min(times):.2f}–{max(times):.2f} "
+            f"| {med(r['ratios']):.2f} | {m('cpu'):.2f} | {m('registry_cpu'):.2f} | {m('rss_kib') / 1024:.0f} "
+            f"| {m('wchar') / MiB:.0f} | {m('write_bytes') / MiB:.0f} |")
+    lines += ["", "## Goal: the direct pull is faster than the copy alone", ""]
+    for r in results:
+        if r["cmd"] == "flatten-pull":
+            q = med(r["ratios"])
+            lines.append(f"- {r['image']} / {r['fs']}: flatten-pull / skopeo-copy = {q:.2f} "
+                         f"(median of per-round ratios) < 1: **{'met' if q < 1 else 'not met'}**")
+    lines += ["", "Commands (FS is the filesystem dir of the row; OUT = FS/pull-work/out and "
+              "COPYDIR = FS/pull-work/copy are made by the command and removed after it; "
+              "REGISTRY = the registry's HOST:PORT):", ""]
+    seen = set()
+    for r in results:
+        if r["cmd"] in seen:
+            continue
+        seen.add(r["cmd"])
+        fsdir = dict(fs.split("=", 1) for fs in args.fs)[r["fs"]]
+        argv = r["argv"]
+        shown = " ".join(argv[:-1] + [f"'{argv[-1]}'"]) if argv[-2:-1] == ["-c"] else " ".join(argv)
+        for a, b in ((os.path.join(fsdir, "pull-work", "out"), "OUT"),
+                     (os.path.join(fsdir, "pull-work", "copy"), "COPYDIR"), (fsdir, "FS"),
+                     *([(args.flatten_base, "$FLATTEN_BASE")] if args.flatten_base else []), (args.flatten, "$FLATTEN"),
+                     (args.registry, "REGISTRY"), (args.bench_dir, "$BENCH_DIR"), (r["image"], "IMG")):
+            shown = shown.replace(a, b)
+        lines.append(f"- {r['cmd']}: `{shown}`")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
@@ -504,6 +676,21 @@ def main():
     b.add_argument("--form", action="append", choices=["plain", "gzip"])
     b.add_argument("--json")
     b.add_argument("--syscalls", action="store_true", help="add strace -c counts")
+    pl = sub.add_parser("pull")
+    pl.add_argument("--bench-dir", required=True)
+    pl.add_argument("--flatten", required=True)
+    pl.add_argument("--flatten-shown", default="", help="what to call the flatten binary in the report")
+    pl.add_argument("--label", default="", help="what the flatten binary is")
+    pl.add_argument("--flatten-base", help="another flatten binary to time beside it (flatten-pull-base)")
+    pl.add_argument("--flatten-base-shown", default="")
+    pl.add_argument("--runs", type=int, default=5)
+    pl.add_argument("--fs", action="append", required=True, help="NAME=DIR")
+    pl.add_argument("--image", action="append", required=True)
+    pl.add_argument("--registry", required=True, help="HOST:PORT of a plain-HTTP registry holding IMAGE:latest")
+    pl.add_argument("--registry-pid", type=int, required=True)
+    pl.add_argument("--registry-storage", default="?")
+    pl.add_argument("--policy", required=True, help="skopeo's policy.json")
+    pl.add_argument("--json")
     r = sub.add_parser("run")
     r.add_argument("outdir")
     r.add_argument("argv", nargs="+")
@@ -518,6 +705,9 @@ def main():
         args.form = args.form or ["plain", "gzip"]
         args.bench_dir = os.path.abspath(args.bench_dir)
         bench(args)
+    elif args.what == "pull":
+        args.bench_dir = os.path.abspath(args.bench_dir)
+        pull_bench(args)
     elif args.what == "run":
         print(json.dumps(run_once(args.argv, args.outdir, None)))
     elif args.what == "selftest":
