@@ -33,6 +33,8 @@ pub struct Ahead<'scope> {
     /// that the decoder thread only inflates: the threads share the work more evenly.
     chunks: Chunks,
     stop: Arc<AtomicBool>,
+    /// Set once the whole stream is decoded (what is left is in the chunks in flight).
+    decoded: Arc<AtomicBool>,
     end: End<'scope>,
 }
 
@@ -56,6 +58,8 @@ pub fn decode_ahead<'scope, 'env>(
     // megabyte.
     let (back_tx, back_rx) = sync_channel::<Vec<u8>>(DEPTH + 2);
     let stop = Arc::new(AtomicBool::new(false));
+    let decoded_flag = Arc::new(AtomicBool::new(false));
+    let done_flag = decoded_flag.clone();
     let expected = expected.clone();
     let halt = stop.clone();
     let (diff_tx, diff_rx) = sync_channel::<Option<Tap>>(1);
@@ -63,7 +67,14 @@ pub fn decode_ahead<'scope, 'env>(
     // stages (read and hash, inflate, hash and write), each on the core that is free.
     let blob_tap = hash.then(|| Tap::new(super::algo(&expected.blob)));
     let blob: Box<dyn Read + Send + 'env> = match &blob_tap {
-        Some(tap) => Box::new(hash_ahead(scope, blob, tap.clone(), stop.clone(), DEPTH)),
+        Some(tap) => Box::new(hash_ahead(
+            scope,
+            blob,
+            tap.clone(),
+            stop.clone(),
+            DEPTH,
+            Arc::new(AtomicBool::new(false)),
+        )),
         None => blob,
     };
     let blob_result = blob_tap.clone();
@@ -97,6 +108,7 @@ pub fn decode_ahead<'scope, 'env>(
                 break;
             }
         }
+        done_flag.store(true, Ordering::Relaxed);
         drop(tx);
         let mut measured = decoded.finish()?;
         if let Some(tap) = blob_result {
@@ -120,6 +132,7 @@ pub fn decode_ahead<'scope, 'env>(
             tap_rx: Some(diff_rx),
         },
         stop,
+        decoded: decoded_flag,
         end: End::Decoder(handle),
     }
 }
@@ -139,9 +152,18 @@ pub fn plain_ahead<'scope, 'env>(
     } else {
         Tap::counting()
     };
+    let decoded = Arc::new(AtomicBool::new(false));
     Ahead {
-        chunks: hash_ahead(scope, blob, tap.clone(), stop.clone(), PLAIN_DEPTH),
+        chunks: hash_ahead(
+            scope,
+            blob,
+            tap.clone(),
+            stop.clone(),
+            PLAIN_DEPTH,
+            decoded.clone(),
+        ),
         stop,
+        decoded,
         end: End::Plain(tap),
     }
 }
@@ -175,6 +197,7 @@ fn hash_ahead<'scope, 'env>(
     tap: Tap,
     stop: Arc<AtomicBool>,
     depth: usize,
+    read_all: Arc<AtomicBool>,
 ) -> Chunks {
     let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(depth);
     let (back_tx, back_rx) = sync_channel::<Vec<u8>>(depth + 2);
@@ -209,6 +232,9 @@ fn hash_ahead<'scope, 'env>(
                 }
             }
             buf.truncate(n);
+            if eof {
+                read_all.store(true, Ordering::Relaxed);
+            }
             if n > 0 && listening && tx.send(Ok(buf)).is_err() {
                 listening = false;
             }
@@ -285,6 +311,12 @@ impl io::BufRead for Chunks {
 }
 
 impl Ahead<'_> {
+    /// Set once the whole stream is decoded: the threads are done but for what the reader
+    /// has still to take.
+    pub fn decoded_flag(&self) -> Arc<AtomicBool> {
+        self.decoded.clone()
+    }
+
     /// Reads the rest of the stream (past the end of the archive: padding, a trailing gzip
     /// member) so that it is hashed, waits for the decoder, and returns what was measured.
     pub fn finish(mut self) -> Result<Measured> {

@@ -9,7 +9,11 @@
 use std::fs::File;
 use std::io::{BufRead, Read};
 
-use super::ahead::{decode_ahead, plain_ahead};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::Scope;
+
+use super::ahead::{decode_ahead, plain_ahead, Ahead};
 use super::region::RegionReader;
 use super::{sniff, Compression, Layers, Measured};
 use crate::digest::Tap;
@@ -99,17 +103,184 @@ pub fn read_layer(
     observer: &mut dyn Observer,
     visit: &mut Visit<'_>,
 ) -> Result<Measured> {
-    let layer = layers.layer_ref(index);
-    let in_place = if how.verify {
-        None
-    } else {
-        plain_region(layers, index).map_err(|e| e.in_layer(&layer))?
-    };
-    match in_place {
-        Some(region) => read_in_place(&region, how, observer, visit),
-        None => read_stream(layers, index, how, observer, visit),
+    struct One<'v, 'a> {
+        visit: &'v mut Visit<'a>,
+        measured: Option<Measured>,
     }
-    .map_err(|e| e.in_layer(&layer))
+    impl LayerVisitor for One<'_, '_> {
+        fn entry(&mut self, _: usize, item: Item<'_>) -> Result<()> {
+            (self.visit)(item)
+        }
+        fn done(&mut self, _: usize, measured: Measured) -> Result<()> {
+            self.measured = Some(measured);
+            Ok(())
+        }
+    }
+    let mut one = One {
+        visit,
+        measured: None,
+    };
+    read_each(layers, &[index], how, observer, &mut one)?;
+    one.measured
+        .ok_or_else(|| Error::new(ErrorKind::Io, "the layer was not read"))
+}
+
+/// Told of each entry of several layers, and of each layer's end.
+pub trait LayerVisitor {
+    /// An entry of layer `index`.
+    fn entry(&mut self, index: usize, item: Item<'_>) -> Result<()>;
+    /// Layer `index` was read whole; what was measured (not yet checked).
+    fn done(&mut self, index: usize, measured: Measured) -> Result<()>;
+}
+
+/// Reads the layers in `order` as [`read_layer`] reads one, the next one's decoding started
+/// while this one is walked: at each layer's end the inflater goes on to the next instead
+/// of waiting for the walk to drain what it decoded. Memory stays bounded by the chunks in
+/// flight of two layers. The observer hears `layer_start`, `advance` and `layer_done`.
+pub fn read_each(
+    layers: &dyn Layers,
+    order: &[usize],
+    how: &Reading,
+    observer: &mut dyn Observer,
+    visitor: &mut dyn LayerVisitor,
+) -> Result<()> {
+    let count = layers.count();
+    std::thread::scope(|scope| {
+        let mut next = None;
+        for (k, &index) in order.iter().enumerate() {
+            let current = next
+                .take()
+                .unwrap_or_else(|| start(scope, layers, index, how));
+            let following = order.get(k + 1).copied();
+            observer.layer_start(index, count, layers.size(index));
+            let layer = layers.layer_ref(index);
+            // The next layer starts decoding once this one's decoding is done (a layer that
+            // cannot even be opened says so when its turn comes).
+            let mut early = None;
+            let read = current.and_then(|c| {
+                c.run(
+                    how,
+                    observer,
+                    &mut |item| visitor.entry(index, item),
+                    &mut |decoded| {
+                        if decoded && early.is_none() {
+                            early = following.map(|i| start(scope, layers, i, how));
+                        }
+                    },
+                )
+            });
+            next = early.or_else(|| following.map(|i| start(scope, layers, i, how)));
+            let measured = match read {
+                Ok(m) => m,
+                Err(e) => {
+                    if let Some(Ok(n)) = next.take() {
+                        n.abort();
+                    }
+                    return Err(e.in_layer(&layer));
+                }
+            };
+            if let Err(e) = visitor.done(index, measured) {
+                if let Some(Ok(n)) = next.take() {
+                    n.abort();
+                }
+                return Err(e);
+            }
+            observer.layer_done(index);
+        }
+        Ok(())
+    })
+}
+
+/// A layer whose reading has begun.
+enum Started<'scope> {
+    /// A plain layer without digests, read in place.
+    InPlace(Region),
+    /// Any layer as one stream: the blob read and hashed on one thread, inflated on
+    /// another; `fetched` counts the blob's bytes read so far, for the progress bar.
+    Stream {
+        ahead: Ahead<'scope>,
+        fetched: Arc<AtomicU64>,
+    },
+}
+
+/// Begins reading layer `index`: opens it and starts its threads.
+fn start<'scope, 'env>(
+    scope: &'scope Scope<'scope, 'env>,
+    layers: &'env dyn Layers,
+    index: usize,
+    how: &Reading,
+) -> Result<Started<'scope>> {
+    let layer = layers.layer_ref(index);
+    let begin = || -> Result<Started<'scope>> {
+        if !how.verify {
+            if let Some(region) = plain_region(layers, index)? {
+                return Ok(Started::InPlace(region));
+            }
+        }
+        let expected = layers.expected(index);
+        let fetched = Arc::new(AtomicU64::new(0));
+        let blob = Counted {
+            inner: layers.open(index)?,
+            count: fetched.clone(),
+        };
+        // A plain blob is its own tar: read and hashed once, with no decoding stage.
+        let plain = super::algo(&expected.blob) == super::algo(&expected.diff_id)
+            && plain_region(layers, index)?.is_some();
+        let ahead = if plain {
+            plain_ahead(scope, Box::new(blob), &expected, how.verify)
+        } else {
+            decode_ahead(scope, Box::new(blob), &expected, how.verify)
+        };
+        Ok(Started::Stream { ahead, fetched })
+    };
+    begin().map_err(|e| e.in_layer(&layer))
+}
+
+impl Started<'_> {
+    /// Walks the layer's entries to its end; what was measured. `tick` hears, between
+    /// entries, whether the layer is decoded to its end.
+    fn run(
+        self,
+        how: &Reading,
+        observer: &mut dyn Observer,
+        visit: &mut Visit<'_>,
+        tick: &mut dyn FnMut(bool),
+    ) -> Result<Measured> {
+        match self {
+            Started::InPlace(region) => read_in_place(&region, how, observer, visit),
+            Started::Stream { mut ahead, fetched } => {
+                let mut told = 0u64;
+                let mut tell = |observer: &mut dyn Observer| {
+                    let now = fetched.load(Ordering::Relaxed);
+                    observer.advance(now.saturating_sub(told));
+                    told = told.max(now);
+                };
+                let decoded = ahead.decoded_flag();
+                let walked = walk(&mut ahead, how, None, visit, &mut |_| {
+                    tell(observer);
+                    tick(decoded.load(Ordering::Relaxed));
+                });
+                match walked {
+                    Ok(()) => {
+                        let measured = ahead.finish();
+                        tell(observer);
+                        measured
+                    }
+                    Err(e) => {
+                        ahead.abort();
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops its threads (the reading ended before its turn).
+    fn abort(self) {
+        if let Started::Stream { ahead, .. } = self {
+            ahead.abort();
+        }
+    }
 }
 
 /// A plain layer without digests: headers read with seeks, dead content seeked past,
@@ -134,39 +305,6 @@ fn read_in_place(
         blob_size: region.len,
         diff_id: digest,
         size: region.len,
-    })
-}
-
-/// Any layer as one stream: the blob read and hashed on one thread, inflated on another,
-/// the tar stream hashed and walked on this one.
-fn read_stream(
-    layers: &dyn Layers,
-    index: usize,
-    how: &Reading,
-    observer: &mut dyn Observer,
-    visit: &mut Visit<'_>,
-) -> Result<Measured> {
-    let expected = layers.expected(index);
-    let blob = Progress {
-        inner: layers.open(index)?,
-        observer,
-    };
-    // A plain blob is its own tar: read and hashed once, with no decoding stage.
-    let plain = super::algo(&expected.blob) == super::algo(&expected.diff_id)
-        && plain_region(layers, index)?.is_some();
-    std::thread::scope(|scope| {
-        let mut ahead = if plain {
-            plain_ahead(scope, Box::new(blob), &expected, how.verify)
-        } else {
-            decode_ahead(scope, Box::new(blob), &expected, how.verify)
-        };
-        match walk(&mut ahead, how, None, visit, &mut |_| {}) {
-            Ok(()) => ahead.finish(),
-            Err(e) => {
-                ahead.abort();
-                Err(e)
-            }
-        }
     })
 }
 
@@ -207,15 +345,17 @@ fn walk(
     Ok(())
 }
 
-struct Progress<'a> {
+/// Counts what is read through it (on the thread that reads the blob), for the progress
+/// bar the reading thread updates.
+struct Counted<'a> {
     inner: Box<dyn Read + Send + 'a>,
-    observer: &'a mut dyn Observer,
+    count: Arc<AtomicU64>,
 }
 
-impl Read for Progress<'_> {
+impl Read for Counted<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.observer.advance(n as u64);
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }

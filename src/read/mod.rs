@@ -67,18 +67,7 @@ pub(crate) fn read_layers<K: Keep>(
         export_rules: settings.docker_export.is_some(),
         out: Counts::default(),
     };
-    let count = layers.count();
-    for index in (0..count).rev() {
-        observer.layer_start(index, count, layers.size(index));
-        let measured = a.read_layer(layers, index, settings.verify, observer)?;
-        if settings.verify {
-            measured
-                .verify(&layers.expected(index))
-                .map_err(|e| e.in_layer(&layers.layer_ref(index)))?;
-        }
-        a.out.bytes += measured.size;
-        observer.layer_done(index);
-    }
+    a.read_all(layers, settings.verify, observer)?;
     Ok(Gathered {
         keep: a.keep,
         upper: a.upper,

@@ -3,7 +3,7 @@
 
 use super::{Counts, Layers};
 use crate::error::Result;
-use crate::layer::read::{read_layer, Body, Item, Reading};
+use crate::layer::read::{read_each, Body, Item, LayerVisitor, Reading};
 use crate::layer::Measured;
 use crate::merge::plan::{Record, Source};
 use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
@@ -56,28 +56,27 @@ pub(super) struct Reader<K> {
 }
 
 impl<K: Keep> Reader<K> {
-    /// Reads layer `index` through the one layer reader, noting each entry and writing (or
-    /// spooling) the content of files that no layer above hides.
-    pub(super) fn read_layer(
+    /// Reads every layer, top first, through the one layer reader (the next one decoded
+    /// while this one is walked), noting each entry and writing (or spooling) the content
+    /// of files that no layer above hides; each layer checked against its digests.
+    pub(super) fn read_all(
         &mut self,
         layers: &dyn Layers,
-        index: usize,
         verify: bool,
         observer: &mut dyn Observer,
-    ) -> Result<Measured> {
+    ) -> Result<()> {
         let how = Reading {
             verify,
             export_rules: self.export_rules,
             cancel: self.cancel.clone(),
         };
-        let mut records = Vec::new();
-        let measured = read_layer(layers, index, &how, observer, &mut |item| {
-            let record = self.entry(index, item)?;
-            records.push(record);
-            Ok(())
-        })?;
-        self.records[index] = records;
-        Ok(measured)
+        let order: Vec<usize> = (0..layers.count()).rev().collect();
+        let mut visitor = Visitor {
+            reader: self,
+            layers,
+            verify,
+        };
+        read_each(layers, &order, &how, observer, &mut visitor)
     }
 
     /// Notes one entry (and places its content) and returns its record.
@@ -150,5 +149,31 @@ impl<K: Keep> Reader<K> {
             self.out.written += h.size;
         }
         Ok(kept)
+    }
+}
+
+/// The reader as the layer reader's visitor: entries noted, each layer's records kept and
+/// its digests checked at its end.
+struct Visitor<'r, 'l, K> {
+    reader: &'r mut Reader<K>,
+    layers: &'l dyn Layers,
+    verify: bool,
+}
+
+impl<K: Keep> LayerVisitor for Visitor<'_, '_, K> {
+    fn entry(&mut self, index: usize, item: Item<'_>) -> Result<()> {
+        let record = self.reader.entry(index, item)?;
+        self.reader.records[index].push(record);
+        Ok(())
+    }
+
+    fn done(&mut self, index: usize, measured: Measured) -> Result<()> {
+        if self.verify {
+            measured
+                .verify(&self.layers.expected(index))
+                .map_err(|e| e.in_layer(&self.layers.layer_ref(index)))?;
+        }
+        self.reader.out.bytes += measured.size;
+        Ok(())
     }
 }
