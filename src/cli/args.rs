@@ -177,7 +177,7 @@ pub(super) struct Choice {
     #[arg(long)]
     pub(super) no_verify: bool,
 
-    /// docker://: the registry's user and password (else from auth.json or ~/.docker/config.json).
+    /// The registry's user and password (else from auth.json or ~/.docker/config.json).
     #[arg(
         long,
         value_name = "USER[:PASS]",
@@ -185,11 +185,12 @@ pub(super) struct Choice {
     )]
     pub(super) creds: Option<String>,
 
-    /// docker://: check certificates and refuse plain HTTP (=false allows both).
+    /// Check certificates and refuse plain HTTP (=false allows both).
     #[arg(
         long,
         value_name = "BOOL",
         num_args = 0..=1,
+        require_equals = true,
         default_value_t = true,
         default_missing_value = "true",
         action = clap::ArgAction::Set,
@@ -197,11 +198,11 @@ pub(super) struct Choice {
     )]
     pub(super) tls_verify: bool,
 
-    /// docker://: the registry's CA (*.crt) and client certificate (*.cert, *.key) are in DIR.
+    /// The registry's CA (*.crt) and client certificate (*.cert, *.key) are in DIR.
     #[arg(long, value_name = "DIR", help_heading = "Registry (docker://)")]
     pub(super) cert_dir: Option<PathBuf>,
 
-    /// docker://: fetch every blob anew and keep none (default: kept in ~/.cache/flatten).
+    /// Fetch every blob anew and keep none (default: kept in ~/.cache/flatten).
     #[arg(long, help_heading = "Registry (docker://)")]
     pub(super) no_cache: bool,
 }
