@@ -492,3 +492,30 @@ fn credentials_never_follow_a_redirect_to_another_host() {
         "{objects:#?}"
     );
 }
+
+#[test]
+fn an_interrupted_pull_stops_at_once_and_leaves_no_temporary_file() {
+    let Some(r) = registries() else { return };
+    let run = Run::new();
+    // Every transfer breaks, so the pull is still fetching (and waiting to retry) when the
+    // signal comes.
+    let child = run
+        .cmd()
+        .args([INSECURE, &format!("docker://{}/drop-always/type-change", r.proxy)])
+        .arg(run.dir.path().join("root"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "slow to stop");
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let tmp = run.cache().join("flatten/tmp");
+    assert_eq!(std::fs::read_dir(tmp).unwrap().count(), 0);
+}

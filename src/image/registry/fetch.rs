@@ -39,6 +39,8 @@ struct State {
     file: Option<Arc<File>>,
     written: u64,
     outcome: Outcome,
+    /// The name of the cache's temporary file while the blob is being fetched into it.
+    temp: Option<std::path::PathBuf>,
 }
 
 enum Outcome {
@@ -58,6 +60,7 @@ impl Blob {
                 file: None,
                 written: 0,
                 outcome: Outcome::Waiting,
+                temp: None,
             }),
             grew: Condvar::new(),
         })
@@ -73,6 +76,14 @@ impl Blob {
         match (&s.outcome, &s.file) {
             (Outcome::Done, Some(f)) => Some((f.clone(), s.written)),
             _ => None,
+        }
+    }
+
+    /// Removes the temporary file of a fetch that will not finish (the run is ending: the
+    /// thread fetching it may be blocked on the network, and would not clean up in time).
+    pub fn abandon(&self) {
+        if let Some(path) = self.lock().temp.take() {
+            let _ = std::fs::remove_file(path);
         }
     }
 
@@ -127,7 +138,7 @@ impl Read for Follow {
                 // Not io's Interrupted, which readers retry: ours, which ends the run.
                 return Err(io::Error::other(Error::new(
                     ErrorKind::Interrupted,
-                    "interrupted while a layer was being fetched",
+                    "interrupted while a blob was being fetched",
                 )));
             }
             s = self
@@ -186,6 +197,7 @@ fn fetch(
         let mut s = blob.lock();
         s.file = Some(file.clone());
         s.outcome = Outcome::Running;
+        s.temp = spool.temp.as_ref().map(|t| t.to_path_buf());
     }
     let shown = crate::error::short_digest(&blob.digest.to_string()).to_owned();
     let tap = Tap::new(blob.digest.algorithm());
@@ -285,8 +297,12 @@ fn fetch(
             ),
         ));
     }
-    cache.keep(spool.temp, &blob.digest);
     let mut s = blob.lock();
+    if s.temp.take().is_none() && spool.temp.is_some() {
+        // Abandoned: the run is over.
+        return Ok(());
+    }
+    cache.keep(spool.temp, &blob.digest);
     s.outcome = Outcome::Done;
     blob.grew.notify_all();
     Ok(())

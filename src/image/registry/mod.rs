@@ -350,6 +350,14 @@ impl RegistryStore {
 impl Drop for RegistryStore {
     fn drop(&mut self) {
         self.stop.cancel();
+        for blob in self
+            .blobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            blob.abandon();
+        }
     }
 }
 
