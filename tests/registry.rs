@@ -501,7 +501,10 @@ fn an_interrupted_pull_stops_at_once_and_leaves_no_temporary_file() {
     // signal comes.
     let child = run
         .cmd()
-        .args([INSECURE, &format!("docker://{}/drop-always/type-change", r.proxy)])
+        .args([
+            INSECURE,
+            &format!("docker://{}/drop-always/type-change", r.proxy),
+        ])
         .arg(run.dir.path().join("root"))
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -511,11 +514,40 @@ fn an_interrupted_pull_stops_at_once_and_leaves_no_temporary_file() {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let started = std::time::Instant::now();
     let out = child.wait_with_output().unwrap();
-    assert!(started.elapsed() < std::time::Duration::from_secs(2), "slow to stop");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "slow to stop"
+    );
     assert_eq!(out.status.code(), Some(130));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     let tmp = run.cache().join("flatten/tmp");
     assert_eq!(std::fs::read_dir(tmp).unwrap().count(), 0);
+}
+
+#[test]
+fn the_uncompressed_stream_is_checked_against_the_configs_diff_id() {
+    let Some(r) = registries() else { return };
+    let run = Run::new();
+    // An image whose config names another diff_id than its layer has, pushed by skopeo
+    // (which copies blobs as they are).
+    let mut blobs = Blobs::default();
+    let layer = gzip(&tar(&[E::file("a", b"a")]));
+    let m = blobs.image(&[layer], "amd64");
+    let lie = format!("sha256:{}", "0".repeat(64));
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [lie]},
+    });
+    let m = blobs.with_config(&m, config);
+    let layout = run.dir.path().join("layout");
+    write_dir(&layout, &blobs.layout(vec![annotate(m, "org.opencontainers.image.ref.name", "lie")]));
+    ok(Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:lie", layout.display()))
+        .arg(format!("docker://{}/diff-id-lie:latest", r.plain)));
+    let (code, line) = run.fails(&plain(r, "diff-id-lie"), &[INSECURE]);
+    assert_eq!(code, 1, "{line}");
+    assert!(line.contains("diff_id mismatch") && line.contains("layer 1"), "{line}");
 }

@@ -326,6 +326,9 @@ impl crate::layer::Layers for Image {
     fn region(&self, index: usize) -> Result<Option<crate::layer::region::Region>> {
         self.layer_region(index)
     }
+    fn blob_checked(&self, index: usize) -> bool {
+        self.store.checks_blobs() && self.layers[index].expected.blob.is_some()
+    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,12 @@ pub trait Store: Send + Sync {
     /// A short description for messages.
     fn describe(&self) -> String;
 
+    /// Whether every blob's reader ends only once the blob matched its digest and size
+    /// (the store checked it itself).
+    fn checks_blobs(&self) -> bool {
+        false
+    }
+
     /// The blobs (paths and sizes) that will be read, in the order they will be: a store
     /// that must fetch them starts now, telling `observer`.
     fn fetch_ahead(

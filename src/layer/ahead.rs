@@ -42,8 +42,21 @@ pub struct Ahead<'scope> {
 enum End<'scope> {
     /// The decoder thread.
     Decoder(ScopedJoinHandle<'scope, Result<Measured>>),
-    /// A plain blob hashed by the reading thread alone: its tar stream is itself.
-    Plain(Tap),
+    /// A plain blob hashed by the reading thread alone: its tar stream is itself; or, with
+    /// the digest the source checked, only counted.
+    Plain(Tap, Option<crate::digest::Digest>),
+}
+
+/// Which digests a reading computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hashing {
+    /// None (`--no-verify`): sizes are counted.
+    Off,
+    /// The uncompressed stream only: the source checked the blob (a registry's fetcher), so
+    /// the blob's digest is the one expected.
+    Stream,
+    /// The blob and the uncompressed stream.
+    Both,
 }
 
 /// Starts decoding `blob` on a thread of `scope`.
@@ -51,7 +64,7 @@ pub fn decode_ahead<'scope, 'env>(
     scope: &'scope Scope<'scope, 'env>,
     blob: Box<dyn Read + Send + 'env>,
     expected: &Expected,
-    hash: bool,
+    hashing: Hashing,
 ) -> Ahead<'scope> {
     let (tx, rx) = sync_channel(DEPTH);
     // Emptied chunks come back to be filled again: no allocation, zeroing or page fault per
@@ -65,7 +78,7 @@ pub fn decode_ahead<'scope, 'env>(
     let (diff_tx, diff_rx) = sync_channel::<Option<Tap>>(1);
     // The stored blob is read and hashed on a thread of its own, ahead of the inflater: three
     // stages (read and hash, inflate, hash and write), each on the core that is free.
-    let blob_tap = hash.then(|| Tap::new(super::algo(&expected.blob)));
+    let blob_tap = (hashing == Hashing::Both).then(|| Tap::new(super::algo(&expected.blob)));
     let blob: Box<dyn Read + Send + 'env> = match &blob_tap {
         Some(tap) => Box::new(hash_ahead(
             scope,
@@ -84,7 +97,12 @@ pub fn decode_ahead<'scope, 'env>(
         // own tar, hashed once above (when the two digests use one algorithm).
         let shared = decoded.compression() == super::Compression::None
             && super::algo(&expected.blob) == super::algo(&expected.diff_id);
-        let _ = diff_tx.send((hash && !shared).then(|| Tap::new(super::algo(&expected.diff_id))));
+        let hash_stream = match hashing {
+            Hashing::Off => false,
+            Hashing::Stream => true,
+            Hashing::Both => !shared,
+        };
+        let _ = diff_tx.send(hash_stream.then(|| Tap::new(super::algo(&expected.diff_id))));
         let mut listening = true;
         loop {
             if halt.load(Ordering::Relaxed) {
@@ -111,6 +129,9 @@ pub fn decode_ahead<'scope, 'env>(
         done_flag.store(true, Ordering::Relaxed);
         drop(tx);
         let mut measured = decoded.finish()?;
+        if let (Hashing::Stream, Some(checked)) = (hashing, &expected.blob) {
+            measured.blob = checked.clone();
+        }
         if let Some(tap) = blob_result {
             let (digest, size) = tap.result();
             if shared {
@@ -138,16 +159,21 @@ pub fn decode_ahead<'scope, 'env>(
 }
 
 /// Reads a plain (uncompressed) blob on a thread of `scope`, hashing it once for both its
-/// digests when `hash` and they use one algorithm (else use [`decode_ahead`]): no decoder
-/// stage, each chunk handed on as read.
+/// digests when they use one algorithm (else use [`decode_ahead`]): no decoder stage, each
+/// chunk handed on as read. A blob the source checked is not hashed again: its stream is
+/// itself, so both its digests are the one expected.
 pub fn plain_ahead<'scope, 'env>(
     scope: &'scope Scope<'scope, 'env>,
     blob: Box<dyn Read + Send + 'env>,
     expected: &Expected,
-    hash: bool,
+    hashing: Hashing,
 ) -> Ahead<'scope> {
     let stop = Arc::new(AtomicBool::new(false));
-    let tap = if hash {
+    let checked = match hashing {
+        Hashing::Stream => expected.blob.clone(),
+        _ => None,
+    };
+    let tap = if hashing == Hashing::Both {
         Tap::new(super::algo(&expected.blob))
     } else {
         Tap::counting()
@@ -164,7 +190,7 @@ pub fn plain_ahead<'scope, 'env>(
         ),
         stop,
         decoded,
-        end: End::Plain(tap),
+        end: End::Plain(tap, checked),
     }
 }
 
@@ -328,9 +354,10 @@ impl Ahead<'_> {
         drop(self.chunks.rx);
         let handle = match self.end {
             End::Decoder(handle) => handle,
-            End::Plain(tap) => {
+            End::Plain(tap, checked) => {
                 // The reading thread is done: the stream ended, so every chunk was hashed.
                 let (digest, size) = tap.result();
+                let digest = checked.unwrap_or(digest);
                 return Ok(Measured {
                     compression: super::Compression::None,
                     blob: digest.clone(),

@@ -26,4 +26,10 @@ pub trait Layers {
     fn region(&self, _index: usize) -> Result<Option<Region>> {
         Ok(None)
     }
+    /// Whether the source checks the blob of layer `index` against its digest and size
+    /// before its reader ends (a registry's fetcher, which must, to cache it): the reader
+    /// then hashes only the uncompressed stream, not the blob a second time.
+    fn blob_checked(&self, _index: usize) -> bool {
+        false
+    }
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::Scope;
 
-use super::ahead::{decode_ahead, plain_ahead, Ahead};
+use super::ahead::{decode_ahead, plain_ahead, Ahead, Hashing};
 use super::region::RegionReader;
 use super::{sniff, Compression, Layers, Measured};
 use crate::digest::Tap;
@@ -226,10 +226,15 @@ fn start<'scope, 'env>(
         // A plain blob is its own tar: read and hashed once, with no decoding stage.
         let plain = super::algo(&expected.blob) == super::algo(&expected.diff_id)
             && plain_region(layers, index)?.is_some();
+        let hashing = match (how.verify, layers.blob_checked(index)) {
+            (false, _) => Hashing::Off,
+            (true, true) => Hashing::Stream,
+            (true, false) => Hashing::Both,
+        };
         let ahead = if plain {
-            plain_ahead(scope, Box::new(blob), &expected, how.verify)
+            plain_ahead(scope, Box::new(blob), &expected, hashing)
         } else {
-            decode_ahead(scope, Box::new(blob), &expected, how.verify)
+            decode_ahead(scope, Box::new(blob), &expected, hashing)
         };
         Ok(Started::Stream { ahead, fetched })
     };

@@ -401,6 +401,11 @@ impl Store for RegistryStore {
         self.shown.clone()
     }
 
+    /// A blob's reader ends only once the fetcher checked it (or its cached copy).
+    fn checks_blobs(&self) -> bool {
+        true
+    }
+
     fn read_small(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
         if path == "index.json" {
             return Ok(self.index.clone());
