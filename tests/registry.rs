@@ -133,6 +133,21 @@ fn zstd_layers_from_a_registry() {
 }
 
 #[test]
+fn docker_schema_2_manifests_and_manifest_lists() {
+    let Some(r) = registries() else { return };
+    let run = Run::new();
+    let ours = run.flatten(&plain(r, "v2s2/whiteout-file"), &[INSECURE]);
+    let diff = export_diff(&ours, &export("whiteout-file"));
+    assert!(diff.is_empty(), "{diff:#?}");
+    let layout = format!("oci:{}", testdata("spec/multi-platform"));
+    for platform in ["linux/amd64", "linux/arm64/v8"] {
+        let ours = run.flatten(&plain(r, "v2s2/multi"), &[INSECURE, "--platform", platform]);
+        let local = run.flatten(&layout, &["--platform", platform]);
+        assert_same(&local, &ours, Mtime::Exact);
+    }
+}
+
+#[test]
 fn the_platform_is_chosen_from_a_registry_index() {
     let Some(r) = registries() else { return };
     let run = Run::new();
@@ -442,6 +457,7 @@ fn registry_failures_are_one_line_with_a_meaningful_status() {
         (proxy("corrupt"), 1, "digest"),
         (proxy("corrupt-manifest"), 1, "digest"),
         (proxy("long"), 1, "sent more than"),
+        (proxy("big-manifest"), 1, "larger than 4194304 bytes"),
         (proxy("drop-always"), 3, "broke"),
         (proxy("429"), 3, "kept failing (429)"),
         (proxy("500"), 3, "kept failing (503)"),

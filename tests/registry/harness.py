@@ -369,7 +369,8 @@ class TokenHandler(Handler):
 # The misbehaving proxy in front of `plain`.
 
 MODES = {"ok", "corrupt", "corrupt-manifest", "drop-once", "drop-always", "no-range-drop-once",
-         "slow-429", "429", "500", "long", "redirect", "redirect-loop", "redirect-ftp"}
+         "slow-429", "429", "500", "long", "redirect", "redirect-loop", "redirect-ftp",
+         "big-manifest"}
 PASS_HEADERS = ("content-type", "docker-content-digest", "docker-distribution-api-version",
                 "content-range", "accept-ranges", "etag", "www-authenticate", "location")
 
@@ -491,6 +492,12 @@ class ProxyHandler(Handler):
                 cut = True
         if kind == "manifests" and self.command == "GET" and ok and mode == "corrupt-manifest":
             body = flip_manifest(body)
+        if kind == "manifests" and self.command == "GET" and ok and mode == "big-manifest":
+            # Valid JSON past the 4 MiB a client should read: padded with an annotation.
+            m = json.loads(body)
+            m.setdefault("annotations", {})["padding"] = "x" * (5 << 20)
+            body = json.dumps(m).encode()
+            headers = [(k, v) for k, v in headers if k.lower() != "docker-content-digest"]
         self.send_response(status)
         for k, v in headers:
             self.send_header(k, v)
@@ -686,8 +693,27 @@ def seed(d, plain, basic, token):
             "mediaType": "application/vnd.oci.image.index.v1+json", "digest": index_digest,
             "size": len(index), "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}, f)
 
+    # The same platforms without the attestation, which skopeo cannot convert: pushed as a
+    # Docker manifest list of Docker schema 2 manifests (`--format v2s2`).
+    idx = json.loads(index)
+    platforms = [m for m in idx["manifests"] if m.get("platform", {}).get("os") != "unknown"]
+    v2_index = json.dumps(dict(idx, manifests=platforms)).encode()
+    v2_digest = "sha256:" + hashlib.sha256(v2_index).hexdigest()
+    v2_multi = os.path.join(d, "multi-v2-layout")
+    shutil.copytree(multi, v2_multi)
+    with open(os.path.join(v2_multi, "blobs", "sha256", v2_digest[7:]), "wb") as f:
+        f.write(v2_index)
+    with open(os.path.join(v2_multi, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json", "digest": v2_digest,
+            "size": len(v2_index), "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}, f)
+
     layout = "oci:" + os.path.join(ROOT, "testdata/skopeo/oci-layout") + ":"
     jobs = []  # (key, src, dest, extra args)
+    jobs.append(("plain/v2s2/whiteout-file:latest", layout + "whiteout-file",
+                 f"{plain.addr}/v2s2/whiteout-file:latest", ["--format", "v2s2"]))
+    jobs.append(("plain/v2s2/multi:latest", f"oci:{v2_multi}:latest",
+                 f"{plain.addr}/v2s2/multi:latest", ["--all", "--format", "v2s2"]))
     for ref in PLAIN_REFS:
         jobs.append((f"plain/{ref}:latest", layout + ref, f"{plain.addr}/{ref}:latest", []))
     jobs.append(("plain/zstd/whiteout-file:latest",
@@ -732,6 +758,15 @@ def seed(d, plain, basic, token):
     kinds = [layer["mediaType"] for layer in m.get("layers", [])]
     if not kinds or not all(k.endswith("+zstd") for k in kinds):
         raise Failure(f"zstd/whiteout-file lost its zstd layers: {kinds}")
+    # The v2s2 pushes must be Docker's forms: a schema 2 manifest and a manifest list.
+    for repo, want in (("v2s2/whiteout-file", "application/vnd.docker.distribution.manifest.v2+json"),
+                       ("v2s2/multi", "application/vnd.docker.distribution.manifest.list.v2+json")):
+        conn = http.client.HTTPConnection(plain.addr, timeout=10)
+        conn.request("GET", f"/v2/{repo}/manifests/latest", headers={"Accept": ACCEPT})
+        got = json.loads(conn.getresponse().read()).get("mediaType")
+        conn.close()
+        if got != want:
+            raise Failure(f"{repo} was pushed as {got}, not {want}")
     shutil.rmtree(skopeo_tmp, ignore_errors=True)
     return manifests
 
