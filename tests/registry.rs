@@ -100,6 +100,23 @@ fn export(case: &str) -> Snapshot {
     Snapshot::from_tar(std::fs::File::open(p).unwrap()).unwrap()
 }
 
+/// Asserts that `ours` is the tree `docker export` gave for testdata image `case`.
+fn assert_export(ours: &Snapshot, case: &str) {
+    let diff = export_diff(ours, &export(case));
+    assert!(diff.is_empty(), "{case}: {diff:#?}");
+}
+
+/// Asserts that each platform of `image` is the tree of the same platform of the committed
+/// multi-platform layout.
+fn assert_platforms(run: &Run, image: &str) {
+    let layout = format!("oci:{}", testdata("spec/multi-platform"));
+    for platform in ["linux/amd64", "linux/arm64/v8"] {
+        let ours = run.flatten(image, &[INSECURE, "--platform", platform]);
+        let local = run.flatten(&layout, &["--platform", platform]);
+        assert_same(&local, &ours, Mtime::Exact);
+    }
+}
+
 fn plain(r: &Registries, repo: &str) -> String {
     format!("docker://{}/{repo}", r.plain)
 }
@@ -117,9 +134,7 @@ fn registry_images_are_the_trees_docker_export_gives() {
         "symlinks",
         "type-change",
     ] {
-        let ours = run.flatten(&plain(r, case), &[INSECURE]);
-        let diff = export_diff(&ours, &export(case));
-        assert!(diff.is_empty(), "{case}: {diff:#?}");
+        assert_export(&run.flatten(&plain(r, case), &[INSECURE]), case);
     }
 }
 
@@ -128,35 +143,25 @@ fn zstd_layers_from_a_registry() {
     let Some(r) = registries() else { return };
     let run = Run::new();
     let ours = run.flatten(&plain(r, "zstd/whiteout-file:latest"), &[INSECURE]);
-    let diff = export_diff(&ours, &export("whiteout-file"));
-    assert!(diff.is_empty(), "{diff:#?}");
+    assert_export(&ours, "whiteout-file");
 }
 
 #[test]
 fn docker_schema_2_manifests_and_manifest_lists() {
     let Some(r) = registries() else { return };
     let run = Run::new();
-    let ours = run.flatten(&plain(r, "v2s2/whiteout-file"), &[INSECURE]);
-    let diff = export_diff(&ours, &export("whiteout-file"));
-    assert!(diff.is_empty(), "{diff:#?}");
-    let layout = format!("oci:{}", testdata("spec/multi-platform"));
-    for platform in ["linux/amd64", "linux/arm64/v8"] {
-        let ours = run.flatten(&plain(r, "v2s2/multi"), &[INSECURE, "--platform", platform]);
-        let local = run.flatten(&layout, &["--platform", platform]);
-        assert_same(&local, &ours, Mtime::Exact);
-    }
+    assert_export(
+        &run.flatten(&plain(r, "v2s2/whiteout-file"), &[INSECURE]),
+        "whiteout-file",
+    );
+    assert_platforms(&run, &plain(r, "v2s2/multi"));
 }
 
 #[test]
 fn the_platform_is_chosen_from_a_registry_index() {
     let Some(r) = registries() else { return };
     let run = Run::new();
-    let layout = format!("oci:{}", testdata("spec/multi-platform"));
-    for platform in ["linux/amd64", "linux/arm64/v8"] {
-        let ours = run.flatten(&plain(r, "multi"), &[INSECURE, "--platform", platform]);
-        let local = run.flatten(&layout, &["--platform", platform]);
-        assert_same(&local, &ours, Mtime::Exact);
-    }
+    assert_platforms(&run, &plain(r, "multi"));
     let (code, line) = run.fails(&plain(r, "multi"), &[INSECURE, "--platform", "linux/s390x"]);
     assert_eq!(code, 2, "{line}");
     assert!(
@@ -203,7 +208,7 @@ fn a_digest_reference_names_exactly_one_manifest() {
     let run = Run::new();
     let digest = r.manifest("plain/whiteout-file:latest");
     let ours = run.flatten(&plain(r, &format!("whiteout-file@{digest}")), &[INSECURE]);
-    assert!(export_diff(&ours, &export("whiteout-file")).is_empty());
+    assert_export(&ours, "whiteout-file");
     // The same digest under a repository that holds other bytes for it: refused.
     let other = r.manifest("plain/opaque-dir:latest");
     let (code, line) = run.fails(&plain(r, &format!("whiteout-file@{other}")), &[INSECURE]);
@@ -277,7 +282,7 @@ fn basic_auth_over_tls_with_the_registrys_own_ca() {
         &image,
         &["--creds", "alice:wonderland", "--cert-dir", cert_dir],
     );
-    assert!(export_diff(&ours, &export("whiteout-file")).is_empty());
+    assert_export(&ours, "whiteout-file");
 
     // Certificates are checked: without the CA, the system's roots do not know it.
     let (code, line) = run.fails(&image, &["--creds", "alice:wonderland"]);
@@ -420,7 +425,7 @@ fn token_auth_anonymous_and_with_credentials() {
     let public = format!("docker://{}/public/whiteout-file", r.token);
     let private = format!("docker://{}/private/whiteout-file", r.token);
     let ours = run.flatten(&public, &[INSECURE]);
-    assert!(export_diff(&ours, &export("whiteout-file")).is_empty());
+    assert_export(&ours, "whiteout-file");
 
     let (code, line) = run.fails(&private, &[INSECURE]);
     assert_eq!(code, 4, "{line}");
@@ -480,11 +485,7 @@ fn broken_transfers_are_resumed_and_429_waited_out() {
     let run = Run::new();
     for mode in ["drop-once", "no-range-drop-once", "slow-429"] {
         let image = format!("docker://{}/{mode}/whiteout-file", r.proxy);
-        let ours = run.flatten(&image, &[INSECURE]);
-        assert!(
-            export_diff(&ours, &export("whiteout-file")).is_empty(),
-            "{mode}"
-        );
+        assert_export(&run.flatten(&image, &[INSECURE]), "whiteout-file");
     }
     let resumed = blob_gets(r, "drop-once/whiteout-file")
         .iter()
@@ -499,7 +500,7 @@ fn credentials_never_follow_a_redirect_to_another_host() {
     let image = format!("docker://{}/redirect/whiteout-file", r.proxy);
     // The object store answers 400 "credentials leaked" to a request that carries them.
     let ours = run.flatten(&image, &[INSECURE, "--creds", "carol:secret"]);
-    assert!(export_diff(&ours, &export("whiteout-file")).is_empty());
+    assert_export(&ours, "whiteout-file");
     let log = std::fs::read_to_string(&r.proxy_log).unwrap();
     let objects: Vec<&str> = log.lines().filter(|l| l.contains("/_objects/")).collect();
     assert!(!objects.is_empty());
@@ -558,12 +559,22 @@ fn the_uncompressed_stream_is_checked_against_the_configs_diff_id() {
     });
     let m = blobs.with_config(&m, config);
     let layout = run.dir.path().join("layout");
-    write_dir(&layout, &blobs.layout(vec![annotate(m, "org.opencontainers.image.ref.name", "lie")]));
+    write_dir(
+        &layout,
+        &blobs.layout(vec![annotate(
+            m,
+            "org.opencontainers.image.ref.name",
+            "lie",
+        )]),
+    );
     ok(Command::new("skopeo")
         .args(["copy", "-q", "--dest-tls-verify=false"])
         .arg(format!("oci:{}:lie", layout.display()))
         .arg(format!("docker://{}/diff-id-lie:latest", r.plain)));
     let (code, line) = run.fails(&plain(r, "diff-id-lie"), &[INSECURE]);
     assert_eq!(code, 1, "{line}");
-    assert!(line.contains("diff_id mismatch") && line.contains("layer 1"), "{line}");
+    assert!(
+        line.contains("diff_id mismatch") && line.contains("layer 1"),
+        "{line}"
+    );
 }
