@@ -42,16 +42,10 @@ impl Observer for Bars {
             return;
         }
         self.clear();
-        let bar = self.multi.add(ProgressBar::new(size.unwrap_or(0)));
-        if size.is_none() {
-            bar.unset_length();
-        }
-        let style = ProgressStyle::with_template(
+        let bar = self.multi.add(byte_bar(
+            size,
             "layer {msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
+        ));
         bar.set_message(format!("{}/{count}", index + 1));
         self.bar = Some(bar);
     }
@@ -86,19 +80,29 @@ impl Observer for Bars {
         if !self.enabled {
             return Box::new(());
         }
-        let bar = self.multi.insert(0, ProgressBar::new(size.unwrap_or(0)));
-        if size.is_none() {
-            bar.unset_length();
-        }
-        let style = ProgressStyle::with_template(
-            "fetch {msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
+        let bar = self.multi.insert(
+            0,
+            byte_bar(
+                size,
+                "fetch {msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec}",
+            ),
+        );
         bar.set_message(flatten::error::short_digest(what).to_owned());
         Box::new(Fetching(bar))
     }
+}
+
+/// A bar of `size` bytes (a spinner's count when unknown) drawn by `template`.
+fn byte_bar(size: Option<u64>, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(size.unwrap_or(0));
+    if size.is_none() {
+        bar.unset_length();
+    }
+    let style = ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar
 }
 
 /// The bar of one blob being fetched.
