@@ -260,6 +260,13 @@ impl Choice {
             if self.no_cache {
                 access.cache = None;
             }
+            // For the benchmark (tests/bench/pull.sh): how many blobs at once.
+            if let Some(n) = std::env::var("FLATTEN_FETCHERS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                access.fetchers = n;
+            }
             return Ok(());
         }
         let given = [

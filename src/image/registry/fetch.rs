@@ -18,7 +18,7 @@ use crate::digest::{Digest, Tap};
 use crate::error::{Error, ErrorKind, Result};
 use crate::vocabulary::progress::{Cancel, Download};
 
-/// How many blobs are fetched at once (Docker fetches 3).
+/// How many blobs are fetched at once by default (Docker fetches 3).
 pub const CONCURRENT: usize = 3;
 /// How many times a broken transfer of one blob is resumed before it fails.
 const RESUMES: u32 = 5;
@@ -151,14 +151,45 @@ impl Read for Follow {
     }
 }
 
-/// The blobs waiting for a fetcher, each with its progress bar.
-pub(crate) type Queue = Mutex<VecDeque<(Arc<Blob>, Box<dyn Download>)>>;
+/// The blobs waiting for a fetcher, each with its progress bar, and how many fetchers run:
+/// one lock for both, so that a fetcher never leaves while a blob is queued unseen.
+#[derive(Default)]
+pub(crate) struct Waiting {
+    blobs: VecDeque<(Arc<Blob>, Box<dyn Download>)>,
+    running: usize,
+}
+
+pub(crate) type Queue = Mutex<Waiting>;
+
+impl Waiting {
+    /// Queues a blob; true if a fetcher should be started for it (fewer than `limit` run).
+    pub fn push(&mut self, blob: Arc<Blob>, bar: Box<dyn Download>, limit: usize) -> bool {
+        self.blobs.push_back((blob, bar));
+        let start = self.running < limit;
+        if start {
+            self.running += 1;
+        }
+        start
+    }
+
+    /// A fetcher could not be started after all.
+    pub fn not_started(&mut self) {
+        self.running -= 1;
+    }
+}
 
 /// Fetches blobs from `queue` until it is empty or one of `stop` is cancelled (the store
 /// was dropped, or the user interrupted the run).
 pub(crate) fn worker(client: &Client, cache: &Cache, queue: &Queue, stop: &[&Cancel]) {
     loop {
-        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        let next = {
+            let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+            let next = q.blobs.pop_front();
+            if next.is_none() {
+                q.running -= 1;
+            }
+            next
+        };
         let Some((blob, mut bar)) = next else {
             return;
         };

@@ -56,6 +56,8 @@ pub struct Access {
     pub cert_dir: Option<PathBuf>,
     /// The blob cache's directory; `None` fetches everything anew and keeps nothing.
     pub cache: Option<PathBuf>,
+    /// How many blobs are fetched at once (at least 1).
+    pub fetchers: usize,
 }
 
 impl Default for Access {
@@ -67,6 +69,7 @@ impl Default for Access {
             tls_verify: true,
             cert_dir: None,
             cache: cache::default_dir(),
+            fetchers: fetch::CONCURRENT,
         }
     }
 }
@@ -311,39 +314,42 @@ impl RegistryStore {
         let blob = Blob::new(digest.clone(), size, limit);
         blobs.insert(digest.clone(), blob.clone());
         drop(blobs);
-        let observer_given = observer.is_some();
         let bar: Box<dyn Download> = match observer {
             Some(o) => o.download(&digest.to_string(), size),
             None => Box::new(()),
         };
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back((blob.clone(), bar));
-        // fetch_ahead starts the fetchers once every blob is queued.
-        if !observer_given {
-            self.spawn_fetchers(1)?;
+        let start = self.queue.lock().unwrap_or_else(|p| p.into_inner()).push(
+            blob.clone(),
+            bar,
+            self.access.fetchers.max(1),
+        );
+        if start {
+            self.spawn_fetcher()?;
         }
         Ok(blob)
     }
 
-    /// Starts fetchers until [`fetch::CONCURRENT`] run or the queue is served.
-    fn spawn_fetchers(&self, count: usize) -> Result<()> {
-        let client = self.client()?;
-        for _ in 0..count.min(fetch::CONCURRENT) {
-            let (client, cache, queue, stop) = (
-                client.clone(),
+    /// Starts a fetcher, already counted as running.
+    fn spawn_fetcher(&self) -> Result<()> {
+        let started = self.client().and_then(|client| {
+            let (cache, queue, stop, user) = (
                 self.cache.clone(),
                 self.queue.clone(),
                 self.stop.clone(),
+                self.cancel.clone(),
             );
-            let user = self.cancel.clone();
             std::thread::Builder::new()
                 .name("fetch".into())
                 .spawn(move || fetch::worker(&client, &cache, &queue, &[&stop, &user]))
-                .map_err(|e| Error::io("cannot start a thread to fetch layers", e))?;
+                .map_err(|e| Error::io("cannot start a thread to fetch layers", e))
+        });
+        if started.is_err() {
+            self.queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .not_started();
         }
-        Ok(())
+        started.map(drop)
     }
 }
 
@@ -418,20 +424,8 @@ impl Store for RegistryStore {
         blobs: &[(String, Option<u64>)],
         observer: &mut dyn Observer,
     ) -> Result<()> {
-        let mut new = 0;
         for (path, size) in blobs {
-            let known = self
-                .blobs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains_key(&blob_digest(path)?);
-            if !known {
-                self.blob(path, *size, u64::MAX, Some(&mut *observer))?;
-                new += 1;
-            }
-        }
-        if new > 0 {
-            self.spawn_fetchers(new)?;
+            self.blob(path, *size, u64::MAX, Some(&mut *observer))?;
         }
         Ok(())
     }
