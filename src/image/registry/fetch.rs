@@ -151,52 +151,106 @@ impl Read for Follow {
     }
 }
 
-/// The blobs waiting for a fetcher, each with its progress bar, and how many fetchers run:
-/// one lock for both, so that a fetcher never leaves while a blob is queued unseen.
+/// A blob larger than this is fetched alone: on a link that bounds the pull, the blob the
+/// reader will want first then gets the whole link, instead of sharing it with ones it
+/// wants later (which would leave their reading for after the last byte: 0.44 s against
+/// 0.08 s for the debian benchmark at 1 Gbit/s). Small blobs, where a round trip costs
+/// more than the bytes, are fetched beside it.
+const LARGE: u64 = 8 << 20;
+
+/// The blobs waiting for a fetcher, in the order the reader wants them.
 #[derive(Default)]
-pub(crate) struct Waiting {
-    blobs: VecDeque<(Arc<Blob>, Box<dyn Download>)>,
-    running: usize,
+pub(crate) struct Queue {
+    state: Mutex<Waiting>,
+    /// Told when a large blob is fetched.
+    freed: Condvar,
 }
 
-pub(crate) type Queue = Mutex<Waiting>;
+#[derive(Default)]
+struct Waiting {
+    blobs: VecDeque<(Arc<Blob>, Box<dyn Download>)>,
+    /// How many fetchers run (counted under this lock, so that a fetcher never leaves
+    /// while a blob is queued unseen).
+    running: usize,
+    /// Whether a large blob is being fetched.
+    large: bool,
+}
 
-impl Waiting {
+impl Blob {
+    fn is_large(&self) -> bool {
+        self.size.unwrap_or(self.limit) > LARGE
+    }
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Waiting> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Queues a blob; true if a fetcher should be started for it (fewer than `limit` run).
-    pub fn push(&mut self, blob: Arc<Blob>, bar: Box<dyn Download>, limit: usize) -> bool {
-        self.blobs.push_back((blob, bar));
-        let start = self.running < limit;
+    pub fn push(&self, blob: Arc<Blob>, bar: Box<dyn Download>, limit: usize) -> bool {
+        let mut q = self.lock();
+        q.blobs.push_back((blob, bar));
+        let start = q.running < limit;
         if start {
-            self.running += 1;
+            q.running += 1;
         }
         start
     }
 
     /// A fetcher could not be started after all.
-    pub fn not_started(&mut self) {
-        self.running -= 1;
+    pub fn not_started(&self) {
+        self.lock().running -= 1;
+    }
+
+    /// The next blob to fetch, and whether it is large; `None` when there is none left (or
+    /// the run stops), and the fetcher leaves.
+    fn next(&self, stop: &[&Cancel]) -> Option<(Arc<Blob>, Box<dyn Download>, bool)> {
+        let mut q = self.lock();
+        loop {
+            let busy = q.large;
+            let eligible = q.blobs.iter().position(|(b, _)| !busy || !b.is_large());
+            let stopped = stop.iter().any(|s| s.is_cancelled());
+            match eligible {
+                Some(i) if !stopped => {
+                    let (blob, bar) = q.blobs.remove(i)?;
+                    let large = blob.is_large();
+                    q.large |= large;
+                    return Some((blob, bar, large));
+                }
+                None if !stopped && !q.blobs.is_empty() => {
+                    q = self
+                        .freed
+                        .wait_timeout(q, Duration::from_millis(100))
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+                _ => {
+                    q.running -= 1;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// The large blob being fetched is done.
+    fn large_done(&self) {
+        self.lock().large = false;
+        self.freed.notify_all();
     }
 }
 
 /// Fetches blobs from `queue` until it is empty or one of `stop` is cancelled (the store
 /// was dropped, or the user interrupted the run).
 pub(crate) fn worker(client: &Client, cache: &Cache, queue: &Queue, stop: &[&Cancel]) {
-    loop {
-        let next = {
-            let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
-            let next = q.blobs.pop_front();
-            if next.is_none() {
-                q.running -= 1;
-            }
-            next
-        };
-        let Some((blob, mut bar)) = next else {
-            return;
-        };
+    while let Some((blob, mut bar, large)) = queue.next(stop) {
         if let Err(e) = fetch(client, cache, &blob, &mut *bar, stop) {
             blob.fail(&e);
         }
         bar.finish();
+        if large {
+            queue.large_done();
+        }
     }
 }
 

@@ -109,7 +109,7 @@ impl RegistryStore {
             manifests: Mutex::new(HashMap::new()),
             manifest_digests: Mutex::new(HashSet::new()),
             blobs: Mutex::new(HashMap::new()),
-            queue: Arc::new(Mutex::new(Default::default())),
+            queue: Arc::new(Queue::default()),
             stop: Cancel::new(),
         };
         let (digest, raw, media_type) = store.top_manifest()?;
@@ -318,11 +318,9 @@ impl RegistryStore {
             Some(o) => o.download(&digest.to_string(), size),
             None => Box::new(()),
         };
-        let start = self.queue.lock().unwrap_or_else(|p| p.into_inner()).push(
-            blob.clone(),
-            bar,
-            self.access.fetchers.max(1),
-        );
+        let start = self
+            .queue
+            .push(blob.clone(), bar, self.access.fetchers.max(1));
         if start {
             self.spawn_fetcher()?;
         }
@@ -344,10 +342,7 @@ impl RegistryStore {
                 .map_err(|e| Error::io("cannot start a thread to fetch layers", e))
         });
         if started.is_err() {
-            self.queue
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .not_started();
+            self.queue.not_started();
         }
         started.map(drop)
     }
