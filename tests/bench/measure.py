@@ -14,6 +14,8 @@ Used by tests/bench/images.sh, tests/bench/run.sh and tests/bench/pull.sh (see t
                                                 /proc/PID/io), as JSON
   measure.py pull --bench-dir D --flatten F --runs N --fs NAME=DIR ... --image NAME ...
                   --registry HOST:PORT --registry-pid PID --policy FILE [--json FILE]
+                  [--network TEXT --network-title TEXT] [--helper-pid PID]
+                  [--trace [--trace-dev DEV]]
                                                 the registry-pull benchmark of pull.sh
 
 How one run is measured (run_once): the output dir is removed and made again (empty),
@@ -197,7 +199,7 @@ def run_once(argv, outdir, log):
     timed = ["/usr/bin/time", "-f", "%M %U %S", "-o", rssfile, *argv]
     os.sync()
     waited = wait_quiet() if QUIET else 0.0
-    busy0, own0 = cpu_busy(), own_cpu()
+    busy0, own0, soft0 = cpu_busy(), own_cpu(), softirq_cpu()
     with open(log or os.devnull, "wb") as lf:
         redirect = [(os.POSIX_SPAWN_DUP2, lf.fileno(), 1),
                     (os.POSIX_SPAWN_DUP2, lf.fileno(), 2)] if log else []
@@ -208,6 +210,7 @@ def run_once(argv, outdir, log):
         ioc = read_io(pid)
         _, status, _ = os.wait4(pid, 0)
     others = (cpu_busy() - busy0) - (own_cpu() - own0)
+    softirq = softirq_cpu() - soft0
     with open(rssfile) as f:
         rss = f.read().split()
     os.unlink(rssfile)
@@ -220,9 +223,9 @@ def run_once(argv, outdir, log):
                          f"{' '.join(argv)}\n{tail}")
     if outdir:
         rm_rf(outdir)
-    return dict(time=t1 - t0, rss_kib=int(rss[-3]), cpu=float(rss[-2]) + float(rss[-1]),
+    return dict(time=t1 - t0, t0=t0, t1=t1, rss_kib=int(rss[-3]), cpu=float(rss[-2]) + float(rss[-1]),
                 wchar=ioc["wchar"], rchar=ioc["rchar"], write_bytes=ioc["write_bytes"], read_bytes=ioc["read_bytes"],
-                cancelled=ioc["cancelled_write_bytes"], others_cpu=others, waited=waited)
+                cancelled=ioc["cancelled_write_bytes"], others_cpu=others, softirq=softirq, waited=waited)
 
 
 def selftest():
@@ -385,6 +388,15 @@ def cpu_busy():
     return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def softirq_cpu():
+    """CPU seconds all CPUs spent in softirqs since boot (/proc/stat). With tick-based
+    accounting a softirq tick is charged to the task it interrupted, or to no one when
+    the CPU was idle: the network stack's work (and tc's) on idle CPUs, such as those of
+    a run that waits for a shaped link, shows up in "others"."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[7]) / os.sysconf("SC_CLK_TCK")
+
+
 def own_cpu():
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
@@ -527,13 +539,95 @@ def pull_commands(args, image, fsdir):
     return work, [c for c in cmds if c[0] not in skip]
 
 
+def registry_conns(pid, port):
+    """(established, sending): the registry's TCP connections on PORT (server side, read
+    from /proc/PID/net/tcp, so in the registry's network namespace), and how many of them
+    have bytes in their send queue (sent and not yet acknowledged, or not yet sent): the
+    blobs (or manifests) being sent at this moment."""
+    est = sending = 0
+    for name in ("tcp", "tcp6"):
+        try:
+            f = open(f"/proc/{pid}/net/{name}")
+        except FileNotFoundError:
+            continue
+        with f:
+            next(f)
+            for line in f:
+                x = line.split()
+                if x[3] != "01" or int(x[1].rsplit(":", 1)[1], 16) != port:
+                    continue
+                est += 1
+                if int(x[4].split(":")[0], 16) > 0:
+                    sending += 1
+    return est, sending
+
+
+def rx_bytes(dev):
+    with open(f"/sys/class/net/{dev}/statistics/rx_bytes") as f:
+        return int(f.read())
+
+
+def traced_run(args, argv, work, log, period=0.01):
+    """One more run of ARGV (not one of the timed rounds) while a thread samples, every
+    PERIOD seconds, the registry's connections and the bytes received on the host's end
+    of the link (--trace-dev, if any). Returns run_once's dict with the samples."""
+    import threading
+    port = int(args.registry.rsplit(":", 1)[1])
+    samples, stop = [], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            est, sending = registry_conns(args.registry_pid, port)
+            samples.append((time.monotonic(), est, sending, rx_bytes(args.trace_dev) if args.trace_dev else 0))
+            time.sleep(period)
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    try:
+        m = run_once(argv, work, log)
+    finally:
+        stop.set()
+        th.join()
+    m["samples"] = [s for s in samples if m["t0"] - period <= s[0] <= m["t1"] + period]
+    return m
+
+
+def trace_summary(m, with_bytes, width=40):
+    """From traced_run's samples: MiB received on the link, when the transfer ended (the
+    first sample by which all but 64 KiB of the bytes had arrived; without --trace-dev,
+    the last sample at which the registry still had bytes to send), the most connections
+    and sending connections at once, the mean number sending while any was, and a
+    timeline: the most sending at once in each of WIDTH slices of the run."""
+    t0, t1, ss = m["t0"], m["t1"], m["samples"]
+    if not ss:
+        return None
+    rx0 = ss[0][3]
+    total = ss[-1][3] - rx0
+    if with_bytes:
+        done = next((t for t, _, _, rx in ss if rx - rx0 >= total - 65536), t1)
+    else:
+        done = max((t for t, _, sending, _ in ss if sending), default=None)
+    busy = [s for _, _, s, _ in ss if s]
+    slices = [0] * width
+    for t, _, s, _ in ss:
+        i = min(width - 1, max(0, int((t - t0) / (t1 - t0) * width)))
+        slices[i] = max(slices[i], s)
+    if with_bytes and total < 4 * 65536:   # a manifest or two: no transfer to speak of
+        done = None
+    # (without --trace-dev: None when no sample caught the registry sending)
+    return dict(mib=total / MiB, done=None if done is None else min(max(done, t0), t1) - t0,
+                conns=max(e for _, e, _, _ in ss),
+                sending=max(busy, default=0), mean=statistics.mean(busy) if busy else 0.0,
+                timeline="".join("." if s == 0 else str(min(s, 9)) for s in slices))
+
+
 def pull_bench(args):
     selftest()
     fss = [fs.split("=", 1) for fs in args.fs]
-    results = []
+    results, traces = [], []
     log = os.path.join(args.bench_dir, "last-command.log")
     t_start = time.monotonic()
     busy0, own0, reg0 = cpu_busy(), own_cpu(), proc_cpu(args.registry_pid)
+    helper0 = sum(proc_cpu(p) for p in args.helper_pid)
     for image in args.image:
         for fsname, fsdir in fss:
             work, cmds = pull_commands(args, image, fsdir)
@@ -543,10 +637,11 @@ def pull_bench(args):
                     for name, argv in cmds}
             label = f"{image} / {fsname}"
 
-            def one(argv):
-                r0 = proc_cpu(args.registry_pid)
-                m = run_once(argv, work, log)
+            def one(argv, trace=False):
+                r0, h0 = proc_cpu(args.registry_pid), sum(proc_cpu(p) for p in args.helper_pid)
+                m = traced_run(args, argv, work, log) if trace else run_once(argv, work, log)
                 m["registry_cpu"] = proc_cpu(args.registry_pid) - r0
+                m["helper_cpu"] = sum(proc_cpu(p) for p in args.helper_pid) - h0
                 return m
             shutil.rmtree(os.path.join(fsdir, "cache"))
             os.mkdir(os.path.join(fsdir, "cache"))
@@ -568,16 +663,22 @@ def pull_bench(args):
                 print(f"[pull] {label}: round {r + 1}/{args.runs}: " +
                       ", ".join(f"{n} {t:.2f}s" for n, t in times.items()), file=sys.stderr)
             results.extend(recs.values())
+            if args.trace:
+                print(f"[pull] {label}: one traced run of each command (not timed)", file=sys.stderr)
+                for name, argv in cmds:
+                    if name != "flatten-oci":
+                        traces.append(dict(image=image, fs=fsname, cmd=name, run=one(argv, trace=True)))
     elapsed = time.monotonic() - t_start
     args.registry_total = proc_cpu(args.registry_pid) - reg0
-    args.others_cpu = (cpu_busy() - busy0) - (own_cpu() - own0) - args.registry_total
-    print(pull_report(args, results, elapsed))
+    args.helper_total = sum(proc_cpu(p) for p in args.helper_pid) - helper0
+    args.others_cpu = (cpu_busy() - busy0) - (own_cpu() - own0) - args.registry_total - args.helper_total
+    print(pull_report(args, results, elapsed, traces))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(elapsed=elapsed, results=results), f, indent=1)
+            json.dump(dict(elapsed=elapsed, results=results, traces=traces), f, indent=1)
 
 
-def pull_report(args, results, elapsed):
+def pull_report(args, results, elapsed, traces=()):
     def first_line(cmd):
         try:
             return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
@@ -590,10 +691,13 @@ def pull_report(args, results, elapsed):
                 cpu = line.split(":", 1)[1].strip()
                 break
     runs = [x for r in results for x in r["runs"]]
-    # disturbed: CPU used by processes other than the command and the registry
-    disturbed = [x for x in runs if x["others_cpu"] - x["registry_cpu"] > 0.1 * x["time"]]
+    # disturbed: CPU used by processes other than the command, the registry and the helpers,
+    # softirqs (the network stack) left out
+    disturbed = [x for x in runs if x["others_cpu"] - x["registry_cpu"] - x.get("helper_cpu", 0)
+                 - x.get("softirq", 0) > 0.1 * x["time"]]
     lines = [
-        "# flatten benchmark: pulling from a registry on loopback", "",
+        "# flatten benchmark: pulling from a registry " + (f"over a shaped link ({args.network_title})"
+                                                          if args.network_title else "on loopback"), "",
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
         f"- flatten: `{shown_path(args.flatten_shown or args.flatten)}` ({first_line([args.flatten, '--version'])})" +
         (f", {args.label}" if args.label else ""),
@@ -603,16 +707,22 @@ def pull_report(args, results, elapsed):
         f"- tools: {first_line(['skopeo', '--version'])}; umoci {first_line(['umoci', '--version']).split()[-1]}; "
         f"registry: {first_line(['docker-registry', '--version'])}, plain HTTP on {args.registry}, "
         f"storage in `{args.registry_storage}` ({fstype(args.registry_storage)})",
+        *([f"- network: {args.network}"] if args.network else []),
         "- filesystems: " + "; ".join(f"{n} = `{d}` ({fstype(d)})" for n, d in (fs.split("=", 1) for fs in args.fs)),
         f"- runs: {args.runs} timed rounds after one warm-up round; within a round the commands are "
         "interleaved (the start rotates each round); `sync` before each command, its output (tree and "
         "copy) removed after it (not timed)",
         f"- benchmark time: {elapsed / 60:.1f} min; CPU time used meanwhile by the registry: "
-        f"{args.registry_total:.0f} s, by other processes (kernel threads included): {args.others_cpu:.0f} s",
+        f"{args.registry_total:.0f} s, " +
+        (f"by the delay line: {args.helper_total:.0f} s, " if args.helper_pid else "") +
+        f"by other processes (kernel threads included): {args.others_cpu:.0f} s",
         (f"- quiet: before each command, waited until other processes used < 15% of a CPU "
          f"(waited {sum(x['waited'] for x in runs):.0f} s in all); " if QUIET else "- ") +
-        f"timed runs during which processes other than the command and the registry used CPU "
-        f"> 10% of the run's wall time: {len(disturbed)} of {len(runs)}", "",
+        f"timed runs during which processes other than the command"
+        f"{', the registry and the delay line' if args.helper_pid else ' and the registry'} used CPU "
+        f"> 10% of the run's wall time, softirqs left out: {len(disturbed)} of {len(runs)} "
+        f"(softirqs, i.e. the network stack and the shaping, on CPUs that were otherwise idle or "
+        f"running others, median per run: {med([x.get('softirq', 0) for x in runs]):.2f} s)", "",
         "Times: median wall seconds (range), and the median of the per-round ratios to "
         "`skopeo-copy` (the copy alone, no tree written). CPU: user + system seconds of the "
         "command (median; threads and children included); registry CPU: what the registry "
@@ -654,6 +764,34 @@ def pull_report(args, results, elapsed):
                      (args.registry, "REGISTRY"), (args.bench_dir, "$BENCH_DIR"), (r["image"], "IMG")):
             shown = shown.replace(a, b)
         lines.append(f"- {r['cmd']}: `{shown}`")
+    if traces:
+        with_bytes = bool(args.trace_dev)
+        lines += ["", "## Transfer trace", "",
+                  "One more run of each command after the timed rounds (not timed with them; a "
+                  "thread of measure.py sampled every 10 ms meanwhile). " +
+                  (f"MiB: received on the host's end of the link ({args.trace_dev}); last byte: when all "
+                   "but 64 KiB of them had arrived, from the command's start; " if with_bytes else
+                   "last byte: the last sample at which the registry still had bytes to send "
+                   "(unacknowledged), from the command's start; ") +
+                  "after: wall time minus that (what the command did once the transfer was over; – "
+                  "when no transfer to speak of was seen). "
+                  "Connections: the registry's established TCP connections, at most; sending: how "
+                  "many had bytes in their send queue at once (blobs being sent), at most, and on "
+                  "average over the samples where any was. Timeline: the most sending at once in "
+                  "each 1/40 of the run (`.` = none).", "",
+                  "| image | fs | command | wall s | " + ("MiB | " if with_bytes else "") +
+                  "last byte s | after s | connections | sending max | sending mean | timeline |",
+                  "|---|---|---|---:|" + ("---:|" if with_bytes else "") + "---:|---:|---:|---:|---:|---|"]
+        for tr in traces:
+            t = trace_summary(tr["run"], with_bytes)
+            if t is None:
+                continue
+            wall = tr["run"]["time"]
+            lines.append(f"| {tr['image']} | {tr['fs']} | {tr['cmd']} | {wall:.2f} | " +
+                         (f"{t['mib']:.1f} | " if with_bytes else "") +
+                         (f"{t['done']:.2f} | {wall - t['done']:.2f} | " if t["done"] is not None else "– | – | ") +
+                         f"{t['conns']} | {t['sending']} "
+                         f"| {t['mean']:.1f} | `{t['timeline']}` |")
     return "\n".join(lines) + "\n"
 
 
@@ -690,6 +828,12 @@ def main():
     pl.add_argument("--registry-pid", type=int, required=True)
     pl.add_argument("--registry-storage", default="?")
     pl.add_argument("--policy", required=True, help="skopeo's policy.json")
+    pl.add_argument("--network", default="", help="how the registry is reached (markdown, for the report)")
+    pl.add_argument("--network-title", default="", help="the same in a few words, for the title")
+    pl.add_argument("--helper-pid", type=int, action="append", default=[],
+                    help="a process that serves the link (pull.sh's delay line): its CPU is reported apart")
+    pl.add_argument("--trace", action="store_true", help="one more, sampled, run of each command")
+    pl.add_argument("--trace-dev", default="", help="the host's end of the link, whose received bytes --trace samples")
     pl.add_argument("--json")
     r = sub.add_parser("run")
     r.add_argument("outdir")

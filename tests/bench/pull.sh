@@ -5,16 +5,43 @@
 # faster than the copy alone.
 #
 #   bash tests/bench/images.sh && bash tests/bench/pull.sh
+#   RATE=200mbit DELAY=5ms bash tests/bench/pull.sh      (over a shaped link)
 #
 # Run as root (it mounts a tmpfs, and flatten/umoci set owners and device nodes). Needs
-# Debian's docker-registry, skopeo, umoci, curl, python3 and /usr/bin/time. The images
-# come from tests/bench/images.sh, in $BENCH_DIR/images.
+# Debian's docker-registry, skopeo, umoci, curl, python3 and /usr/bin/time; with RATE or
+# DELAY also iproute2 (ip, tc) and iptables. The images come from tests/bench/images.sh,
+# in $BENCH_DIR/images.
+#
+# On loopback (RATE and DELAY unset) the machine's CPUs are the bottleneck: moving the
+# blobs costs next to nothing, writing the tree costs the most, so "faster than the copy
+# alone" asks more than it does for a user whose registry is across a network. RATE and
+# DELAY put the network back in:
+#   - the registry runs in a network namespace of its own, flatten-bench-pull, reached
+#     through a veth pair: fbpull0 on the host, 10.231.0.1/24, and fbpull1 in the
+#     namespace, 10.231.0.2/24; REGISTRY is then 10.231.0.2:5000 for every command;
+#   - RATE (a tc rate: 1gbit, 200mbit, 100mbit…): `tbf rate RATE burst 256kb latency 50ms`
+#     as the root qdisc of both ends, so each direction carries at most RATE (of Ethernet
+#     frames: TCP payload is ~96% of it);
+#   - DELAY (5ms, 500us…; one way, so the round trip grows by 2 x DELAY): with netem if the
+#     kernel has it, `netem delay 2xDELAY` on fbpull0 (tbf below it); otherwise (netem is
+#     CONFIG_NET_SCH_NETEM, missing in some VM kernels) tests/bench/delayline.py, in the
+#     namespace at real-time priority, holds each packet arriving there from the host for
+#     2 x DELAY (an iptables NFQUEUE rule on fbpull1). Either way the whole round trip is
+#     added on the way to the registry: to TCP the two are alike, and a delay on the
+#     registry's own way out would hold its bytes in its qdisc, where TCP small queues
+#     count them and would cap the throughput below RATE;
+#   - the shaping and the delay are put on after the push (which goes unshaped); then a
+#     link check: `curl -o /dev/null http://REGISTRY/v2/IMG/blobs/DIGEST` of the largest
+#     blob of the first image (twice, the second counted): the connect time (one round
+#     trip) and the throughput, against RATE, go into the report;
+#   - the namespace, the veth pair, the delay line and its rule are removed at exit.
 #
 # It starts one plain-HTTP `docker-registry serve` (distribution 2.8) on 127.0.0.1 (a free
-# port; storage in $BENCH_DIR/pull/registry on the disk), and pushes each image's OCI
-# layout with gzip layers ($BENCH_DIR/images/<img>/oci-gzip:latest) to
-# 127.0.0.1:PORT/<img>:latest with `skopeo copy`; the pushed manifest's digest must be the
-# layout's (skopeo pushed the gzip blobs as they are). Then for each image (debian,
+# port), or in the namespace above with RATE or DELAY (storage in $BENCH_DIR/pull/registry
+# on the disk either way), and pushes each image's OCI layout with gzip layers
+# ($BENCH_DIR/images/<img>/oci-gzip:latest) to REGISTRY/<img>:latest with `skopeo copy`;
+# the pushed manifest's digest must be the layout's (skopeo pushed the gzip blobs as
+# they are). Then for each image (debian,
 # churn) x filesystem (a dir on the disk, $BENCH_DIR/pull/disk, and a tmpfs this script
 # mounts at $BENCH_DIR/pull/tmpfs; optionally ext4loop, a new ext4 in a file on the disk,
 # loop-mounted), in rounds that interleave the commands (the first round is a warm-up and
@@ -38,7 +65,12 @@
 # per-round ratios to skopeo-copy, CPU time of the command and of the registry meanwhile
 # (the registry, skopeo and flatten share the machine's CPUs), peak RSS, /proc/PID/io
 # (wchar, write_bytes), and the goal line flatten-pull / skopeo-copy < 1: met / not met
-# for each image and filesystem. Timing is measure.py's run_once, as in run.sh.
+# for each image and filesystem. Timing is measure.py's run_once, as in run.sh. With
+# BENCH_TRACE=1 (the default), after the timed rounds of an image and filesystem each
+# command but flatten-oci runs once more, untimed, while measure.py samples every 10 ms
+# the registry's TCP connections (how many have bytes to send: blobs fetched at once) and,
+# over the shaped link, the bytes received on fbpull0: the "Transfer trace" table says
+# when the last byte arrived and how long the command ran after it.
 #
 # Then it checks flatten's output once per image (not timed): the trees of a pull with
 # --no-cache, of a pull into an empty cache and of a pull from that cache must have no
@@ -58,9 +90,14 @@
 #   BENCH_QUIET   1 (default): wait for quiet CPUs before each command; 0: don't
 #   BENCH_SKIP    commands to leave out, comma-separated (e.g. copy+umoci,flatten-oci;
 #                 skopeo-copy always runs)
+#   BENCH_TRACE   1 (default): the traced runs above; 0: none
+#   RATE          the link's rate, as tc takes it (1gbit, 200mbit…); unset: no limit
+#   DELAY         one-way delay added to the link (1ms, 5ms…; round trip + 2 x DELAY);
+#                 unset: none. Either one set: the registry is in its namespace (above)
 # Output: the markdown on stdout, also in $BENCH_DIR/pull-results-<date>.md (raw numbers
 # of every run in pull-results-<date>.json); progress on stderr. Everything else it makes
-# ($BENCH_DIR/pull) is removed at exit, and the registry stopped.
+# ($BENCH_DIR/pull) is removed at exit, and the registry stopped (and the namespace
+# removed).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -72,6 +109,14 @@ FLATTEN=${FLATTEN:-$REPO/target/release/flatten}
 BENCH_IMAGES=${BENCH_IMAGES:-debian churn}
 BENCH_FS=${BENCH_FS:-disk tmpfs}
 TMPFS_SIZE=${TMPFS_SIZE:-4g}
+BENCH_TRACE=${BENCH_TRACE:-1}
+RATE=${RATE:-}
+DELAY=${DELAY:-}
+NETNS=; [ -z "$RATE$DELAY" ] || NETNS=flatten-bench-pull
+VETH_HOST=fbpull0
+VETH_NS=fbpull1
+HOST_IP=10.231.0.1
+NS_IP=10.231.0.2
 start=$SECONDS
 
 log() { printf '[pull %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -82,6 +127,19 @@ for t in docker-registry skopeo umoci curl python3; do
     command -v "$t" >/dev/null || die "$t missing (apt-get install docker-registry skopeo umoci curl python3)"
 done
 [ -x /usr/bin/time ] || die "/usr/bin/time missing (apt-get install time)"
+if [ -n "$NETNS" ]; then
+    for t in ip tc iptables chrt; do
+        command -v "$t" >/dev/null || die "$t missing (apt-get install iproute2 iptables util-linux)"
+    done
+fi
+# DELAY in seconds, and the round trip it adds in microseconds
+if [ -n "$DELAY" ]; then
+    delay_s=$(python3 -c 'import re, sys
+m = re.fullmatch(r"([0-9]*\.?[0-9]+)(s|ms|us)", sys.argv[1])
+print(float(m[1]) * {"s": 1, "ms": 1e-3, "us": 1e-6}[m[2]] if m else "")' "$DELAY")
+    [ -n "$delay_s" ] || die "DELAY=$DELAY: want a number and s, ms or us (e.g. 5ms)"
+    rtt_us=$(python3 -c "print(round(2 * $delay_s * 1e6))")
+fi
 [ -x "$FLATTEN" ] || die "no flatten binary at $FLATTEN (cargo build --release, or set FLATTEN)"
 FLATTEN=$(realpath "$FLATTEN")
 if [ -n "${FLATTEN_LABEL:-}" ]; then
@@ -101,9 +159,19 @@ DISK=$WORK/disk
 LOOP=$WORK/ext4loop
 CHECK=$WORK/check
 REG_PID=
+DL_PID=
 cleanup() {
     if [ -n "$REG_PID" ] && kill -0 "$REG_PID" 2>/dev/null; then
         kill "$REG_PID"; wait "$REG_PID" 2>/dev/null || true
+    fi
+    if [ -n "$DL_PID" ] && kill -0 "$DL_PID" 2>/dev/null; then
+        kill "$DL_PID"; wait "$DL_PID" 2>/dev/null || true
+    fi
+    # the namespace (its end of the veth pair, its iptables rule), also one left by a
+    # run that was killed; deleting either end of the pair deletes both
+    if command -v ip >/dev/null; then
+        if ip netns list | grep -q '^flatten-bench-pull\b'; then ip netns del flatten-bench-pull; fi
+        if ip link show "$VETH_HOST" >/dev/null 2>&1; then ip link del "$VETH_HOST"; fi
     fi
     if mountpoint -q "$TMPFS"; then umount "$TMPFS"; fi
     if mountpoint -q "$LOOP"; then umount "$LOOP"; fi
@@ -140,8 +208,25 @@ for fs in $BENCH_FS; do
     esac
 done
 
+# ---- the namespace and the link (RATE, DELAY)
+if [ -n "$NETNS" ]; then
+    if ip -br addr | grep -q ' 10\.231\.0\.'; then die "10.231.0.0/24 is in use here: $(ip -br addr | grep ' 10\.231\.0\.')"; fi
+    ip netns add "$NETNS"
+    ip link add "$VETH_HOST" type veth peer name "$VETH_NS" netns "$NETNS"
+    ip addr add "$HOST_IP/24" dev "$VETH_HOST"
+    ip link set "$VETH_HOST" up
+    ip -n "$NETNS" addr add "$NS_IP/24" dev "$VETH_NS"
+    ip -n "$NETNS" link set "$VETH_NS" up
+    ip -n "$NETNS" link set lo up
+    log "network namespace $NETNS: $VETH_HOST $HOST_IP <-> $VETH_NS $NS_IP (shaped after the push)"
+fi
+
 # ---- the registry
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() {
+    if [ -n "$NETNS" ]; then echo 5000; return; fi   # a namespace of its own: all free
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+REG_IP=127.0.0.1; [ -z "$NETNS" ] || REG_IP=$NS_IP
 start_registry() {
     PORT=$(free_port)
     mkdir -p "$WORK/registry/data"
@@ -158,13 +243,18 @@ storage:
     uploadpurging:
       enabled: false
 http:
-  addr: 127.0.0.1:$PORT
+  addr: $REG_IP:$PORT
 EOF
-    docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry.log" 2>&1 &
+    # (ip netns exec execs the command: REG_PID is the registry's)
+    if [ -n "$NETNS" ]; then
+        ip netns exec "$NETNS" docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry.log" 2>&1 &
+    else
+        docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry.log" 2>&1 &
+    fi
     REG_PID=$!
     for _ in $(seq 100); do
         kill -0 "$REG_PID" 2>/dev/null || return 1
-        curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && return 0
+        curl -sf "http://$REG_IP:$PORT/v2/" >/dev/null && return 0
         sleep 0.1
     done
     return 1
@@ -175,7 +265,7 @@ for _ in 1 2 3; do   # a port taken between free_port and serve: try another
     kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; REG_PID=
 done
 [ "$started" = 1 ] || { tail -n 20 "$WORK/registry.log" >&2; die "docker-registry did not start"; }
-REGISTRY=127.0.0.1:$PORT
+REGISTRY=$REG_IP:$PORT
 log "registry on $REGISTRY (pid $REG_PID)"
 
 POLICY=$WORK/policy.json
@@ -204,20 +294,94 @@ print(m[0]["digest"])' "$layout/index.json")
     push_md+=("- $img: \`skopeo copy oci:\$BENCH_DIR/images/$img/oci-gzip:latest docker://REGISTRY/$img:latest\` in $secs s ($size MiB); manifest \`$want\`, the layout's (gzip blobs pushed as they are)")
 done
 
+# ---- shaping the link, and checking it
+net_args=()
+link_md=()
+if [ -n "$NETNS" ]; then
+    tbf=(tbf rate "$RATE" burst 256kb latency 50ms)
+    shaped=()
+    if [ -n "$RATE" ]; then
+        ip netns exec "$NETNS" tc qdisc add dev "$VETH_NS" root "${tbf[@]}" || die "tc does not take RATE=$RATE"
+        shaped+=("RATE=$RATE: \`${tbf[*]}\` as the root qdisc of both ends of the veth pair")
+    fi
+    if [ -n "$DELAY" ]; then
+        if tc qdisc add dev "$VETH_HOST" root handle 1: netem delay "${rtt_us}us" 2>/dev/null; then
+            [ -z "$RATE" ] || tc qdisc add dev "$VETH_HOST" parent 1:1 handle 10: "${tbf[@]}"
+            how_delay="\`netem delay ${rtt_us}us\` on $VETH_HOST"
+        else
+            [ -z "$RATE" ] || tc qdisc add dev "$VETH_HOST" root "${tbf[@]}"
+            ip netns exec "$NETNS" chrt -f 10 python3 "$HERE/delayline.py" --queue 0 \
+                --delay "$(python3 -c "print($rtt_us / 1e6)")" >"$WORK/delayline.out" 2>"$WORK/delayline.log" &
+            DL_PID=$!
+            for _ in $(seq 50); do
+                grep -q ready "$WORK/delayline.out" 2>/dev/null && break
+                kill -0 "$DL_PID" 2>/dev/null || break
+                sleep 0.1
+            done
+            grep -q ready "$WORK/delayline.out" 2>/dev/null || { cat "$WORK/delayline.log" >&2; die "the delay line did not start"; }
+            ip netns exec "$NETNS" iptables -A INPUT -i "$VETH_NS" -j NFQUEUE --queue-num 0
+            how_delay="no netem in this kernel: tests/bench/delayline.py, SCHED_FIFO, holds each packet the namespace receives from the host $rtt_us µs (iptables NFQUEUE on $VETH_NS)"
+        fi
+        shaped+=("DELAY=$DELAY one way: the round trip grows by $(python3 -c "print(f'{$rtt_us / 1000:g}')") ms, all of it added toward the registry ($how_delay)")
+    elif [ -n "$RATE" ]; then
+        tc qdisc add dev "$VETH_HOST" root "${tbf[@]}"
+    fi
+    title="${RATE:+RATE=$RATE}${RATE:+${DELAY:+, }}${DELAY:+DELAY=$DELAY}"
+    cc=$(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo '?')
+    net_md="the registry in network namespace $NETNS, reached through a veth pair ($VETH_HOST $HOST_IP on the host, $VETH_NS $NS_IP in the namespace); $(printf '%s; ' "${shaped[@]}")TCP congestion control $cc; the push to the registry went unshaped"
+    net_args=(--network "$net_md" --network-title "$title")
+    [ -z "$DL_PID" ] || net_args+=(--helper-pid "$DL_PID")
+    [ "$BENCH_TRACE" != 1 ] || net_args+=(--trace-dev "$VETH_HOST")
+    log "link: $title"
+
+    # the link check: the largest blob of the first image, twice (the second counted)
+    img=${BENCH_IMAGES%% *}
+    read -r big bigsize < <(python3 -c 'import json, sys
+d = sys.argv[1]
+i = [m for m in json.load(open(d + "/index.json"))["manifests"]
+     if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "latest"][0]
+m = json.load(open(d + "/blobs/" + i["digest"].replace(":", "/")))
+l = max(m["layers"], key=lambda l: l["size"])
+print(l["digest"], l["size"])' "$BENCH_DIR/images/$img/oci-gzip")
+    for _ in 1 2; do
+        w=$(curl -sf -o /dev/null -w '%{time_connect} %{time_starttransfer} %{time_total} %{size_download}' \
+            "http://$REGISTRY/v2/$img/blobs/$big") || die "curl of $img's blob $big failed"
+    done
+    read -r t_conn t_first t_total n_bytes <<<"$w"
+    [ "$n_bytes" = "$bigsize" ] || die "curl got $n_bytes bytes of $big, not $bigsize"
+    check=$(python3 -c 'import re, sys
+rate, conn, first, total, n = sys.argv[1], *map(float, sys.argv[2:])
+bits = None
+m = re.fullmatch(r"([0-9]*\.?[0-9]+)([kmgt]?)(bit|bps)", rate.lower())
+if m:
+    bits = float(m[1]) * 1000 ** " kmgt".index(m[2] or " ") * (8 if m[3] == "bps" else 1)
+got = n * 8 / (total - first)   # from the first byte to the last
+print(f"{n / 2**20:.1f} MiB in {total:.3f} s; connect (one round trip) {conn * 1000:.2f} ms, first byte at "
+      f"{first * 1000:.1f} ms; {got / 1e6:.0f} Mbit/s from first byte to last ({n * 8 / total / 1e6:.0f} "
+      f"Mbit/s overall)" + (f" = {got / bits * 100:.0f}% of RATE ({bits / 1e6:.0f} Mbit/s of frames; "
+                            "TCP payload over Ethernet is ~96% of it)" if bits else ""))' \
+        "$RATE" "$t_conn" "$t_first" "$t_total" "$n_bytes")
+    log "link check: $check"
+    link_md=("- link check, \`curl -o /dev/null http://REGISTRY/v2/$img/blobs/$big\` (its largest blob; the second of two): $check")
+fi
+
 # ---- timing
 img_args=(); for i in $BENCH_IMAGES; do img_args+=(--image "$i"); done
+trace_args=(); [ "$BENCH_TRACE" != 1 ] || trace_args=(--trace)
 stamp=$(date +%Y%m%d-%H%M%S)
 RESULTS=$BENCH_DIR/pull-results-$stamp.md
 log "flatten: $FLATTEN ($("$F" --version)), $RUNS rounds; results in $RESULTS"
 python3 "$HERE/measure.py" pull --bench-dir "$BENCH_DIR" --flatten "$F" --flatten-shown "$FLATTEN" \
     --label "$label" "${base_args[@]}" --runs "$RUNS" "${fs_args[@]}" "${img_args[@]}" \
     --registry "$REGISTRY" --registry-pid "$REG_PID" --registry-storage "$WORK/registry/data" \
-    --policy "$POLICY" --json "$BENCH_DIR/pull-results-$stamp.json" >"$RESULTS.part"
+    --policy "$POLICY" --json "$BENCH_DIR/pull-results-$stamp.json" "${net_args[@]}" "${trace_args[@]}" \
+    >"$RESULTS.part"
+[ -z "$DL_PID" ] || kill -0 "$DL_PID" 2>/dev/null || die "the delay line died: $(tail -n 5 "$WORK/delayline.log")"
 {
     echo
     echo "## Registry"
     echo
-    printf '%s\n' "${push_md[@]}"
+    printf '%s\n' "${push_md[@]}" "${link_md[@]}"
 } >>"$RESULTS.part"
 
 # ---- correctness of the pulled trees (not timed)
