@@ -42,9 +42,8 @@ pub struct Ahead<'scope> {
 enum End<'scope> {
     /// The decoder thread.
     Decoder(ScopedJoinHandle<'scope, Result<Measured>>),
-    /// A plain blob hashed by the reading thread alone: its tar stream is itself; or, with
-    /// the digest the source checked, only counted.
-    Plain(Tap, Option<crate::digest::Digest>),
+    /// A plain blob hashed by the reading thread alone: its tar stream is itself.
+    Plain(Tap),
 }
 
 /// Which digests a reading computes.
@@ -53,7 +52,8 @@ pub enum Hashing {
     /// None (`--no-verify`): sizes are counted.
     Off,
     /// The uncompressed stream only: the source checked the blob (a registry's fetcher), so
-    /// the blob's digest is the one expected.
+    /// the blob's digest is the one expected. The stream's digest (the `diff_id`, named by
+    /// the checked config) still covers every byte this reading sees.
     Stream,
     /// The blob and the uncompressed stream.
     Both,
@@ -160,8 +160,9 @@ pub fn decode_ahead<'scope, 'env>(
 
 /// Reads a plain (uncompressed) blob on a thread of `scope`, hashing it once for both its
 /// digests when they use one algorithm (else use [`decode_ahead`]): no decoder stage, each
-/// chunk handed on as read. A blob the source checked is not hashed again: its stream is
-/// itself, so both its digests are the one expected.
+/// chunk handed on as read. Its stream is itself, so even a blob the source checked is
+/// hashed here, as the stream: what is written is what was verified, whatever happened to
+/// the file between the source's check and this reading.
 pub fn plain_ahead<'scope, 'env>(
     scope: &'scope Scope<'scope, 'env>,
     blob: Box<dyn Read + Send + 'env>,
@@ -169,11 +170,7 @@ pub fn plain_ahead<'scope, 'env>(
     hashing: Hashing,
 ) -> Ahead<'scope> {
     let stop = Arc::new(AtomicBool::new(false));
-    let checked = match hashing {
-        Hashing::Stream => expected.blob.clone(),
-        _ => None,
-    };
-    let tap = if hashing == Hashing::Both {
+    let tap = if hashing != Hashing::Off {
         Tap::new(super::algo(&expected.blob))
     } else {
         Tap::counting()
@@ -190,7 +187,7 @@ pub fn plain_ahead<'scope, 'env>(
         ),
         stop,
         decoded,
-        end: End::Plain(tap, checked),
+        end: End::Plain(tap),
     }
 }
 
@@ -354,10 +351,9 @@ impl Ahead<'_> {
         drop(self.chunks.rx);
         let handle = match self.end {
             End::Decoder(handle) => handle,
-            End::Plain(tap, checked) => {
+            End::Plain(tap) => {
                 // The reading thread is done: the stream ended, so every chunk was hashed.
                 let (digest, size) = tap.result();
-                let digest = checked.unwrap_or(digest);
                 return Ok(Measured {
                     compression: super::Compression::None,
                     blob: digest.clone(),
