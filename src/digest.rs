@@ -178,10 +178,17 @@ impl<R: Read> Read for HashingReader<R> {
 
 /// The sha256 of a byte string, as a digest.
 pub fn sha256_of(data: &[u8]) -> Digest {
-    Digest {
-        algorithm: Algorithm::Sha256,
-        hex: hex(&Sha256::digest(data)),
-    }
+    digest_of(Algorithm::Sha256, data)
+}
+
+/// The digest of a byte string with `algorithm` (to check a blob read whole against its
+/// name).
+pub fn digest_of(algorithm: Algorithm, data: &[u8]) -> Digest {
+    let hex = match algorithm {
+        Algorithm::Sha256 => hex(&Sha256::digest(data)),
+        Algorithm::Sha512 => hex(&Sha512::digest(data)),
+    };
+    Digest { algorithm, hex }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::platform::Platform;
 use super::{parse_config, Candidate, Resolved, ResolvedLayer, Target as Choice, JSON_LIMIT};
-use crate::digest::{sha256_of, Digest};
+use crate::digest::{digest_of, Digest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::store::Store;
 use crate::layer::Expected;
@@ -134,15 +134,7 @@ fn read_blob(store: &dyn Store, d: &Descriptor, verify: bool) -> Result<(Digest,
                 ));
             }
         }
-        let got = match digest.algorithm() {
-            crate::digest::Algorithm::Sha256 => sha256_of(&raw),
-            _ => {
-                let tap = crate::digest::Tap::new(digest.algorithm());
-                let mut r = crate::digest::HashingReader::new(&raw[..], tap.clone());
-                std::io::copy(&mut r, &mut std::io::sink()).ok();
-                tap.result().0
-            }
-        };
+        let got = digest_of(digest.algorithm(), &raw);
         if got != digest {
             return Err(Error::new(
                 ErrorKind::Verification,

@@ -49,16 +49,27 @@ pub trait Store: Send + Sync {
 
     /// Reads a small file whole, refusing one larger than `limit`.
     fn read_small(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        self.open(path)?
-            .take(limit + 1)
-            .read_to_end(&mut buf)
-            .ctx(|| format!("cannot read {path}"))?;
-        if buf.len() as u64 > limit {
-            return Err(Error::input(format!("{path} is larger than {limit} bytes")));
-        }
-        Ok(buf)
+        read_limited(&mut self.open(path)?, limit, || path.to_owned())
     }
+}
+
+/// Reads at most `limit` bytes of `r` (named `what()` in errors), refusing more.
+pub(crate) fn read_limited(
+    r: &mut dyn Read,
+    limit: u64,
+    what: impl Fn() -> String,
+) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    r.take(limit + 1)
+        .read_to_end(&mut buf)
+        .ctx(|| format!("cannot read {}", what()))?;
+    if buf.len() as u64 > limit {
+        return Err(Error::input(format!(
+            "{} is larger than {limit} bytes",
+            what()
+        )));
+    }
+    Ok(buf)
 }
 
 /// Normalises a path given by the image (a manifest entry, a digest path).

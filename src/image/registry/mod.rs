@@ -26,7 +26,7 @@ use fetch::{Blob, Queue};
 use http::{Client, Get};
 
 use super::reference::Reference;
-use super::store::Store;
+use super::store::{read_limited, Store};
 use crate::digest::{sha256_of, Digest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::layer::region::Region;
@@ -450,9 +450,7 @@ fn media_type_of(raw: &[u8]) -> Option<String> {
 }
 
 fn verify(digest: &Digest, raw: &[u8], source: &str) -> Result<()> {
-    let tap = crate::digest::Tap::new(digest.algorithm());
-    tap.update(raw);
-    let (got, _) = tap.result();
+    let got = crate::digest::digest_of(digest.algorithm(), raw);
     if &got != digest {
         return Err(Error::new(
             ErrorKind::Verification,
@@ -464,19 +462,4 @@ fn verify(digest: &Digest, raw: &[u8], source: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Reads at most `limit` bytes, refusing more.
-fn read_limited(r: &mut dyn Read, limit: u64, what: impl Fn() -> String) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    r.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io(format!("cannot read {}", what()), e))?;
-    if buf.len() as u64 > limit {
-        return Err(Error::input(format!(
-            "{} is larger than {limit} bytes",
-            what()
-        )));
-    }
-    Ok(buf)
 }
