@@ -2,6 +2,7 @@
 //! inside the root, the kinds of node a tree holds, errors, progress and cancellation. Nothing here
 //! imports from a higher step.
 
+pub mod background;
 pub mod error;
 pub mod node;
 pub mod path;
