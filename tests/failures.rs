@@ -94,3 +94,45 @@ fn full_disk_stops_cleanly_and_says_the_target_is_incomplete() {
         "{stderr}"
     );
 }
+
+/// Small files are made on a thread beside the reader, and an error there surfaces a few
+/// files later: it still names the layer and the entry it happened at, not where the reader
+/// had got to.
+#[test]
+fn full_disk_in_a_small_file_names_its_layer_and_entry() {
+    if !require_root("full_disk_in_a_small_file") {
+        return;
+    }
+    let d = tmp();
+    let content = vec![7u8; 60 << 10];
+    let many: Vec<E> = (0..200)
+        .map(|i| E::file(&format!("f{i:03}"), &content))
+        .collect();
+    let bottom = tar(&[E::file("base", b"base")]);
+    let image = docker_archive(d.path(), "small.tar", &[gzip(&bottom), gzip(&tar(&many))]);
+    let mnt = d.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4M", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount a small tmpfs");
+    let (code, stderr) = run(image.to_str().unwrap(), &mnt.join("root"), &[]);
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // The file named in the message is the entry named before it.
+    let entry = stderr
+        .split("entry \"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("names an entry: {stderr}"));
+    assert!(
+        stderr.contains("layer 2")
+            && stderr.contains("No space left")
+            && (stderr.contains(&format!("cannot write /{entry}:"))
+                || stderr.contains(&format!("cannot create /{entry}:"))),
+        "{stderr}"
+    );
+}

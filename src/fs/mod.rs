@@ -18,6 +18,7 @@ use std::fs::File;
 use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
@@ -25,7 +26,7 @@ use nix::sys::stat::{Mode, SFlag};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags};
 
-use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::error::{Error, ErrorKind, IoContext, LayerRef, Result};
 pub use crate::layer::read::Body;
 use crate::tar::{Kind, Meta, SparseMap, Timestamp};
 use crate::vocabulary::path::show;
@@ -98,6 +99,16 @@ pub struct Target {
     buf: Vec<u8>,
     /// Sets the mode and times of new files and closes them, off this thread.
     settler: settle::Settler,
+}
+
+/// A file's content ended before its size.
+fn short_content(written: u64, size: u64) -> Result<()> {
+    if written < size {
+        return Err(Error::input(format!(
+            "the layer ends inside this file: {written} of {size} bytes"
+        )));
+    }
+    Ok(())
 }
 
 fn ts(t: Timestamp) -> TimeSpec {
@@ -243,7 +254,8 @@ impl Target {
 
     /// Writes a file at `path` with its content and metadata, making missing parents (as
     /// plain directories: their metadata is set later). `replace` first removes the file a
-    /// same-layer entry wrote there.
+    /// same-layer entry wrote there. A small file may be made later, on the settling thread:
+    /// an error there names `layer`.
     pub fn write_at(
         &mut self,
         path: &RelPath,
@@ -251,6 +263,7 @@ impl Target {
         size: u64,
         body: Body<'_>,
         replace: bool,
+        layer: Option<&Arc<LayerRef>>,
     ) -> Result<()> {
         let name = path
             .file_name()
@@ -262,9 +275,31 @@ impl Target {
             .ok_or_else(|| Error::input(format!("cannot create {path}")))?;
         let phys = parent.child(name);
         if replace {
+            // The file to remove may still be waiting to be made.
+            self.settler.wait()?;
             self.unlink(parent.fd(), name, &phys)?;
         }
-        self.write_new(parent.fd(), name, &phys, meta, size, body)
+        // Owners other than ours and xattrs are given here, where their failures are noted.
+        let plain_meta =
+            meta.xattrs.is_empty() && (!self.privileged || (meta.uid, meta.gid) == self.me);
+        match body {
+            Body::Stream(r) if size <= settle::SMALL && plain_meta => {
+                let mut content = Vec::with_capacity(size as usize);
+                r.take(size).read_to_end(&mut content).map_err(|e| {
+                    Error::io("cannot read entry data", e).with_kind(ErrorKind::Input)
+                })?;
+                short_content(content.len() as u64, size)?;
+                self.set_owner_fd(None, &phys, meta)?;
+                let made = settle::Made::Whole {
+                    dir: parent.fd.clone(),
+                    name: name.into(),
+                    perm: meta.mode & 0o777,
+                    content,
+                };
+                self.settle(made, &phys, meta, layer)
+            }
+            body => self.write_new(parent.fd(), name, &phys, meta, size, body),
+        }
     }
 
     /// Creates file `name` in `at` (it must not exist) with its content and metadata.
@@ -284,28 +319,37 @@ impl Target {
             Mode::from_bits_truncate(meta.mode & 0o777),
         )
         .ctx(|| format!("cannot create {}", show(phys)))?;
-        // Made with the final mode when the umask leaves it whole and no chown will clear
-        // setuid/setgid: one fchmod less per file.
-        let mode_done = meta.mode & 0o7000 == 0 && meta.mode & self.umask == 0;
         let file = File::from(fd);
         let written = match body {
             Body::Stream(r) => self.copy_stream(&file, r, phys)?,
             Body::Range { file: src, offset } => self.copy_range(&file, src, offset, size, phys)?,
             Body::Sparse { map, pieces } => self.copy_sparse(&file, map, pieces, phys)?,
         };
-        if written < size {
-            return Err(Error::input(format!(
-                "the layer ends inside this file: {written} of {size} bytes"
-            )));
-        }
-        self.set_owner_fd(file.as_fd(), phys, meta)?;
+        short_content(written, size)?;
+        self.set_owner_fd(Some(file.as_fd()), phys, meta)?;
         self.set_xattrs_fd(file.as_fd(), phys, meta)?;
+        self.settle(settle::Made::Written(file), phys, meta, None)
+    }
+
+    /// Hands a new file to the settling thread for its mode and times (and, for a small
+    /// one, its making).
+    fn settle(
+        &mut self,
+        made: settle::Made,
+        phys: &[u8],
+        meta: &Meta,
+        layer: Option<&Arc<LayerRef>>,
+    ) -> Result<()> {
+        // Made with the final mode when the umask leaves it whole and no chown will clear
+        // setuid/setgid: one fchmod less per file.
+        let mode_done = meta.mode & 0o7000 == 0 && meta.mode & self.umask == 0;
         self.settler.push(settle::Unsettled {
-            file,
+            made,
             mode: (!mode_done).then_some(meta.mode),
             atime: meta.atime.unwrap_or(meta.mtime),
             mtime: meta.mtime,
             phys: phys.to_vec(),
+            layer: layer.cloned(),
         })
     }
 
@@ -514,17 +558,22 @@ impl Target {
     /// A directory's owner and extended attributes (its mode and times come last, from
     /// [`Target::dir_mode_times`]).
     pub fn dir_owner_xattrs(&mut self, fd: BorrowedFd<'_>, phys: &[u8], meta: &Meta) -> Result<()> {
-        self.set_owner_fd(fd, phys, meta)?;
+        self.set_owner_fd(Some(fd), phys, meta)?;
         self.set_xattrs_fd(fd, phys, meta)
     }
 
     /// A directory's mode and times, once nothing more is written into it.
-    pub fn dir_mode_times(&mut self, fd: BorrowedFd<'_>, phys: &[u8], meta: &Meta) -> Result<()> {
-        nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(meta.mode))
-            .ctx(|| format!("cannot set mode of {}", show(phys)))?;
-        let atime = meta.atime.unwrap_or(meta.mtime);
-        nix::sys::stat::futimens(fd, &ts(atime), &ts(meta.mtime))
-            .ctx(|| format!("cannot set times of {}", show(phys)))
+    /// On the settling thread, after what was handed to it before: every entry of the
+    /// directory is made by then, so nothing changes its times after.
+    pub fn dir_mode_times(&mut self, fd: OwnedFd, phys: &[u8], meta: &Meta) -> Result<()> {
+        self.settler.push(settle::Unsettled {
+            made: settle::Made::Written(File::from(fd)),
+            mode: Some(meta.mode),
+            atime: meta.atime.unwrap_or(meta.mtime),
+            mtime: meta.mtime,
+            phys: phys.to_vec(),
+            layer: None,
+        })
     }
 
     /// Waits for the last files to be settled; what could not be reproduced.
@@ -580,15 +629,17 @@ impl Target {
         .ctx(|| format!("cannot set times of {}", show(phys)))
     }
 
-    fn set_owner_fd(&mut self, fd: BorrowedFd<'_>, phys: &[u8], meta: &Meta) -> Result<()> {
+    /// Gives a new file its owner; `None` for a file still to be made, which must need no
+    /// change of owner (an unprivileged run only notes what it cannot give).
+    fn set_owner_fd(&mut self, fd: Option<BorrowedFd<'_>>, phys: &[u8], meta: &Meta) -> Result<()> {
         if !self.privileged {
             self.owner_skipped(phys, meta);
             return Ok(());
         }
         // New nodes are ours already (no directory is setgid until the end).
-        if (meta.uid, meta.gid) == self.me {
+        let Some(fd) = fd.filter(|_| (meta.uid, meta.gid) != self.me) else {
             return Ok(());
-        }
+        };
         match nix::unistd::fchown(
             fd,
             Some(Uid::from_raw(meta.uid)),

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, openat2, AtFlags, OFlag, OpenHow, ResolveFlag};
@@ -27,7 +27,7 @@ const CACHE_LIMIT: usize = 512;
 /// An open directory inside the root and its physical path (no symlinks, `""` for the root).
 #[derive(Clone)]
 pub struct Dir {
-    pub fd: Rc<OwnedFd>,
+    pub fd: Arc<OwnedFd>,
     pub path: Vec<u8>,
 }
 
@@ -56,9 +56,9 @@ pub enum Strategy {
 pub type OnCreate<'a> = &'a mut dyn FnMut(BorrowedFd<'_>, &[u8], &[u8]) -> Result<()>;
 
 pub struct Resolver {
-    root: Rc<OwnedFd>,
+    root: Arc<OwnedFd>,
     openat2: bool,
-    cache: HashMap<Vec<u8>, Rc<OwnedFd>>,
+    cache: HashMap<Vec<u8>, Arc<OwnedFd>>,
 }
 
 fn dir_flags() -> OFlag {
@@ -68,7 +68,7 @@ fn dir_flags() -> OFlag {
 impl Resolver {
     pub fn new(root: OwnedFd, strategy: Strategy) -> Self {
         Resolver {
-            root: Rc::new(root),
+            root: Arc::new(root),
             openat2: strategy == Strategy::Auto,
             cache: HashMap::new(),
         }
@@ -120,7 +120,7 @@ impl Resolver {
 
     /// Caches a directory just made, so the entries that follow into it cost no walk.
     pub fn remember(&mut self, path: Vec<u8>, fd: OwnedFd) -> Dir {
-        let fd = Rc::new(fd);
+        let fd = Arc::new(fd);
         if self.cache.len() >= CACHE_LIMIT {
             self.cache.clear();
         }

@@ -15,8 +15,9 @@
 mod write;
 
 use std::path::Path;
+use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{LayerRef, Result};
 use crate::fs::Target;
 use crate::fs::{Strategy, Unreproduced};
 use crate::layer::read::Body;
@@ -91,11 +92,15 @@ pub fn apply(
     let placer = Placer {
         target,
         disk: vec![Disk::Absent],
+        layers: (0..layers.count())
+            .map(|i| Arc::new(layers.layer_ref(i)))
+            .collect(),
     };
     let Gathered {
         keep: Placer {
             mut target,
             mut disk,
+            ..
         },
         upper,
         records,
@@ -144,6 +149,8 @@ struct Placer {
     target: Target,
     /// What is on disk at each node of the upper tree.
     disk: Vec<Disk>,
+    /// Each layer, for the errors of files made later.
+    layers: Vec<Arc<LayerRef>>,
 }
 
 impl Keep for Placer {
@@ -172,7 +179,9 @@ impl Keep for Placer {
             Disk::File(s) if s.layer == source.layer => true,
             Disk::File(_) | Disk::Dir => return Ok(false),
         };
-        self.target.write_at(path, &h.meta, h.size, body, replace)?;
+        let layer = self.layers.get(source.layer as usize);
+        self.target
+            .write_at(path, &h.meta, h.size, body, replace, layer)?;
         self.disk[id as usize] = Disk::File(source);
         let mut cur = id;
         while cur != UPPER_ROOT {

@@ -333,7 +333,7 @@ impl<'a, 'r> Writer<'a, 'r> {
                         unreachable!("frames are directories")
                     };
                     let meta = plan.origin_meta(*origin);
-                    self.target.dir_mode_times(done.fd.as_fd(), &path, &meta)?;
+                    self.target.dir_mode_times(done.fd, &path, &meta)?;
                 }
                 pop_name(&mut path);
                 continue;
@@ -366,7 +366,8 @@ impl<'a, 'r> Writer<'a, 'r> {
             self.target.rmdir(self.root.as_fd(), &name, &name)?;
         }
         if let Some(meta) = &root_meta {
-            self.target.dir_mode_times(self.root.as_fd(), b"", meta)?;
+            let root = self.target.open_root()?;
+            self.target.dir_mode_times(root, b"", meta)?;
         }
         Ok(())
     }
