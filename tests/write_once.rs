@@ -128,3 +128,36 @@ fn a_path_resolves_anew_after_a_directory_replaces_the_symlink_it_went_through()
         E::symlink("a/a/x", "a"),
     ])]);
 }
+
+/// A symlink that no layer above hides is made while its layer is read, like a file; the
+/// same rules then hold for it: replaced by a later entry of its layer, replacing one, hiding
+/// what a lower layer has under its name, and a hardlink to it made from the plan.
+#[test]
+fn symlinks_are_made_while_read_under_the_rules_of_files() {
+    let out = run(&[
+        tar(&[
+            E::dir("low"),
+            E::file("low/f", &bytes(10, 1)),
+            E::symlink("hidden", "low"),
+            E::symlink("deleted", "low/f"),
+            E::symlink("s", "low/f"),
+            E::hardlink("s-link", "s"),
+        ]),
+        tar(&[
+            E::symlink("low", "/elsewhere").mtime(7),
+            E::whiteout(".wh.deleted"),
+            E::symlink("a", "x"),
+            E::file("a", &bytes(20, 2)),
+            E::file("b", &bytes(30, 3)),
+            E::symlink("b", "y").mtime(9),
+            E::symlink("c", "z"),
+            E::dir("c"),
+            E::file("c/under", &bytes(40, 4)),
+            E::dir("hidden"),
+        ]),
+    ]);
+    // c/under was not written through the symlink c: it was read again once c became a
+    // directory; low/f is hidden by the symlink above it.
+    assert_eq!(out.written, 20 + 30);
+    assert_eq!(out.reread, 1);
+}

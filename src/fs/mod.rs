@@ -302,6 +302,63 @@ impl Target {
         }
     }
 
+    /// Makes symlink `path` to `target`, making missing parents, as [`Target::write_at`]
+    /// writes a file; usually on the settling thread.
+    pub fn symlink_at(
+        &mut self,
+        path: &RelPath,
+        target: &[u8],
+        meta: &Meta,
+        replace: bool,
+        layer: Option<&Arc<LayerRef>>,
+    ) -> Result<()> {
+        let name = path
+            .file_name()
+            .ok_or_else(|| Error::input("a symlink cannot replace the root directory"))?;
+        let mut made = |_: BorrowedFd<'_>, _: &[u8], _: &[u8]| Ok(());
+        let parent = self
+            .res
+            .dir(&path.parent(), Some(&mut made))?
+            .ok_or_else(|| Error::input(format!("cannot create {path}")))?;
+        let phys = parent.child(name);
+        if replace {
+            self.settler.wait()?;
+            self.unlink(parent.fd(), name, &phys)?;
+        }
+        if !self.plain_meta(meta) {
+            return self
+                .make_leaf(
+                    parent.fd(),
+                    name,
+                    &phys,
+                    &Kind::Symlink(target.to_vec()),
+                    meta,
+                )
+                .map(drop);
+        }
+        self.set_owner_fd(None, &phys, meta)?;
+        let made = settle::Made::Symlink {
+            dir: parent.fd.clone(),
+            name: name.into(),
+            target: target.into(),
+        };
+        self.settler.push(settle::Unsettled {
+            made,
+            mode: None,
+            atime: meta.atime.unwrap_or(meta.mtime),
+            mtime: meta.mtime,
+            phys,
+            layer: layer.cloned(),
+        })
+    }
+
+    /// Whether what a new node needs besides its content and times can be left out here:
+    /// no owner to give (or an unprivileged run, which only notes it) and no xattrs. Where
+    /// there is, it is given on this thread, where its failures are noted.
+    fn plain_meta(&self, meta: &Meta) -> bool {
+        meta.xattrs.is_empty() && (!self.privileged || (meta.uid, meta.gid) == self.me)
+    }
+
     /// Creates file `name` in `at` (it must not exist) with its content and metadata.
     pub fn write_new(
         &mut self,

@@ -10,13 +10,17 @@
 //!
 //! An error here surfaces at the next file handed over, or at [`Settler::wait`], naming the
 //! layer and entry it happened at.
+//!
+//! Files are made only while layers are read, and directories' times handed over only
+//! after (step 4, each directory after its entries are made): so whatever is in flight at a
+//! wait can be settled in any order, and the reader shares it with the thread.
 
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use nix::fcntl::{openat, OFlag};
@@ -64,12 +68,30 @@ pub(super) enum Made {
         perm: u32,
         content: Vec<u8>,
     },
+    /// To be made as symlink `name` in `dir`, pointing at `target`.
+    Symlink {
+        dir: Arc<OwnedFd>,
+        name: Box<[u8]>,
+        target: Box<[u8]>,
+    },
 }
 
 impl Unsettled {
     fn settle(self) -> Result<()> {
         let phys = &self.phys;
         let file = match self.made {
+            Made::Symlink { dir, name, target } => {
+                nix::unistd::symlinkat(&*target, &*dir, &*name)
+                    .ctx(|| format!("cannot create symlink {}", show(phys)))?;
+                return nix::sys::stat::utimensat(
+                    &*dir,
+                    &*name,
+                    &ts(self.atime),
+                    &ts(self.mtime),
+                    nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+                )
+                .ctx(|| format!("cannot set times of {}", show(phys)));
+            }
             Made::Written(file) => file,
             Made::Whole {
                 dir,
@@ -157,28 +179,62 @@ impl Settler {
         batch.into_iter().try_for_each(Unsettled::settle_placed)
     }
 
-    /// Settles what is left and waits for the thread: the first error, if any. The next
-    /// file handed over starts a new thread.
+    /// Settles what is left and waits for the thread: the first error, if any. The
+    /// batches still in flight are shared between the thread and this one, so that the
+    /// drain at the end of a reading takes both cores. The next file handed over starts a
+    /// new thread.
     pub fn wait(&mut self) -> Result<()> {
         let mut first = Ok(());
-        if let Some(Worker { tx, handle, .. }) = self.worker.take() {
+        self.batch_bytes = 0;
+        let own = std::mem::take(&mut self.batch);
+        let failed = self.worker.as_ref().map(|w| w.failed.clone());
+        settle_batch(
+            own,
+            &mut first,
+            failed.as_deref().unwrap_or(&AtomicBool::new(false)),
+        );
+        if let Some(Worker {
+            tx,
+            queue,
+            handle,
+            failed,
+        }) = self.worker.take()
+        {
             drop(tx);
-            first = handle.join().unwrap_or_else(|_| {
+            loop {
+                let next = lock(&queue).try_recv();
+                match next {
+                    Ok(batch) => settle_batch(batch, &mut first, &failed),
+                    Err(_) => break,
+                }
+            }
+            let theirs = handle.join().unwrap_or_else(|_| {
                 Err(Error::new(
                     ErrorKind::Io,
                     "the thread setting file times panicked",
                 ))
             });
-        }
-        self.batch_bytes = 0;
-        for file in self.batch.drain(..) {
-            // After an error the rest are only closed (or not made).
-            if first.is_ok() {
-                first = file.settle_placed();
-            }
+            first = theirs.and(first);
         }
         first
     }
+}
+
+/// Settles the files of `batch` until the first error (in `first`, or told by `failed`):
+/// after it, the rest are only closed (or not made).
+fn settle_batch(batch: Vec<Unsettled>, first: &mut Result<()>, failed: &AtomicBool) {
+    for file in batch {
+        if first.is_ok() && !failed.load(Ordering::Relaxed) {
+            *first = file.settle_placed();
+            if first.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Drop for Settler {
@@ -187,34 +243,40 @@ impl Drop for Settler {
     }
 }
 
+/// The batches in flight, taken by the thread (and, at the end, by the reader as well).
+type Queue = Arc<Mutex<Receiver<Vec<Unsettled>>>>;
+
 struct Worker {
     tx: SyncSender<Vec<Unsettled>>,
+    queue: Queue,
     handle: JoinHandle<Result<()>>,
-    /// Set at the thread's first error, so that the reader stops handing over files.
+    /// Set at the first error, so that the reader stops handing over files.
     failed: Arc<AtomicBool>,
 }
 
 fn spawn() -> std::io::Result<Worker> {
     let (tx, rx) = sync_channel::<Vec<Unsettled>>(DEPTH);
+    let queue: Queue = Arc::new(Mutex::new(rx));
     let failed = Arc::new(AtomicBool::new(false));
-    let flag = failed.clone();
+    let (theirs, flag) = (queue.clone(), failed.clone());
     let handle = std::thread::Builder::new()
         .name("settle".into())
         .spawn(move || {
             crate::vocabulary::background::lower_priority();
             let mut first = Ok(());
-            for batch in rx {
-                for file in batch {
-                    // After an error the rest are only closed (or not made).
-                    if first.is_ok() {
-                        first = file.settle_placed();
-                        if first.is_err() {
-                            flag.store(true, Ordering::Relaxed);
-                        }
-                    }
+            loop {
+                // Held while waiting: the reader takes batches only once it sends no more.
+                let next = lock(&theirs).recv();
+                match next {
+                    Ok(batch) => settle_batch(batch, &mut first, &flag),
+                    Err(_) => return first,
                 }
             }
-            first
         })?;
-    Ok(Worker { tx, handle, failed })
+    Ok(Worker {
+        tx,
+        queue,
+        handle,
+        failed,
+    })
 }

@@ -27,6 +27,20 @@ pub trait Keep {
         source: Source,
         body: Body<'_>,
     ) -> Result<bool>;
+
+    /// Makes symlink `h`, named `path` (node `id` of `upper`) by entry `source`, now, where
+    /// the output allows it; returns whether it did. By default nothing is made: the output
+    /// makes every symlink from the plan, after the reading.
+    fn keep_symlink(
+        &mut self,
+        _upper: &Upper,
+        _id: UpperId,
+        _path: &RelPath,
+        _h: &Header,
+        _source: Source,
+    ) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// Keeps nothing: only the headers are wanted (a listing).
@@ -106,10 +120,17 @@ impl<K: Keep> Reader<K> {
             Change::Put(p) => {
                 let masked = self.upper.masked(id, index, is_dir);
                 self.upper.note_entry(id, index, is_dir);
-                if header.kind == Kind::File
-                    && (masked || !self.place(id, p, &header, source, body)?)
-                {
-                    self.out.skipped += header.size;
+                match header.kind {
+                    Kind::File if masked || !self.place(id, p, &header, source, body)? => {
+                        self.out.skipped += header.size;
+                    }
+                    // A symlink that no layer above hides is final: made now, it costs the
+                    // end of the run nothing.
+                    Kind::Symlink(_) if !masked => {
+                        self.keep
+                            .keep_symlink(&self.upper, id, p, &header, source)?;
+                    }
+                    _ => {}
                 }
             }
             // Not a path of the tree: not noted, so it masks nothing.

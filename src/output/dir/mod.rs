@@ -28,7 +28,7 @@ use crate::merge::plan::Source;
 use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
 use crate::read::Counts;
 use crate::read::{plan, read_layers, Gathered, Keep};
-use crate::tar::Header;
+use crate::tar::{Header, Kind};
 use crate::vocabulary::path::RelPath;
 use crate::Observer;
 use write::Writer;
@@ -153,6 +153,37 @@ struct Placer {
     layers: Vec<Arc<LayerRef>>,
 }
 
+impl Placer {
+    /// Whether node `id` can be written now by `source`: its parents are directories (or
+    /// missing) and nothing is at it but an earlier entry of the same layer (then
+    /// `Some(true)`: that one is replaced).
+    fn room(&mut self, upper: &Upper, id: UpperId, source: Source) -> Option<bool> {
+        self.disk.resize(upper.len(), Disk::Absent);
+        let mut cur = id;
+        while cur != UPPER_ROOT {
+            cur = upper.parent(cur);
+            if let Disk::File(_) = self.disk[cur as usize] {
+                return None;
+            }
+        }
+        match self.disk[id as usize] {
+            Disk::Absent => Some(false),
+            Disk::File(s) if s.layer == source.layer => Some(true),
+            Disk::File(_) | Disk::Dir => None,
+        }
+    }
+
+    /// Notes that `source` is now at node `id`, and directories above it.
+    fn placed(&mut self, upper: &Upper, id: UpperId, source: Source) {
+        self.disk[id as usize] = Disk::File(source);
+        let mut cur = id;
+        while cur != UPPER_ROOT {
+            cur = upper.parent(cur);
+            self.disk[cur as usize] = Disk::Dir;
+        }
+    }
+}
+
 impl Keep for Placer {
     fn keep(
         &mut self,
@@ -166,28 +197,39 @@ impl Keep for Placer {
         if path.is_root() {
             return Ok(false);
         }
-        self.disk.resize(upper.len(), Disk::Absent);
-        let mut cur = id;
-        while cur != UPPER_ROOT {
-            cur = upper.parent(cur);
-            if let Disk::File(_) = self.disk[cur as usize] {
-                return Ok(false);
-            }
-        }
-        let replace = match self.disk[id as usize] {
-            Disk::Absent => false,
-            Disk::File(s) if s.layer == source.layer => true,
-            Disk::File(_) | Disk::Dir => return Ok(false),
+        let Some(replace) = self.room(upper, id, source) else {
+            return Ok(false);
         };
         let layer = self.layers.get(source.layer as usize);
         self.target
             .write_at(path, &h.meta, h.size, body, replace, layer)?;
-        self.disk[id as usize] = Disk::File(source);
-        let mut cur = id;
-        while cur != UPPER_ROOT {
-            cur = upper.parent(cur);
-            self.disk[cur as usize] = Disk::Dir;
+        self.placed(upper, id, source);
+        Ok(true)
+    }
+
+    /// A symlink is made where a file would be written; step 3 keeps it if the plan has
+    /// it there, like a file.
+    fn keep_symlink(
+        &mut self,
+        upper: &Upper,
+        id: UpperId,
+        path: &RelPath,
+        h: &Header,
+        source: Source,
+    ) -> Result<bool> {
+        let Kind::Symlink(target) = &h.kind else {
+            return Ok(false);
+        };
+        if path.is_root() {
+            return Ok(false);
         }
+        let Some(replace) = self.room(upper, id, source) else {
+            return Ok(false);
+        };
+        let layer = self.layers.get(source.layer as usize);
+        self.target
+            .symlink_at(path, target, &h.meta, replace, layer)?;
+        self.placed(upper, id, source);
         Ok(true)
     }
 }
