@@ -1,10 +1,8 @@
-//! Decoding on threads of its own, ahead of the writer.
+//! Decoding on its own thread, ahead of the writer.
 //!
-//! Inflating a layer takes one core; hashing its blob and its stream and writing the tree
-//! take about another (the writing mostly in the kernel). Each is a stage on its own thread,
-//! joined by bounded channels of large chunks, so that all run at once while holding a few
-//! tens of megabytes at most, and the inflater, the stage everything waits on, never waits
-//! for a hash.
+//! Inflating and hashing a layer takes one core; writing the tree takes another (mostly in the
+//! kernel). A bounded channel of large chunks between them lets both run at once while
+//! holding at most a few megabytes.
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,16 +17,9 @@ use crate::error::{Error, ErrorKind, Result};
 const CHUNK: usize = 1 << 20;
 /// What is read and hashed at a time: small enough to stay in a core's L2 cache.
 const PIECE: usize = 128 << 10;
-/// Chunks in flight between the decoder and the reader. Layers alternate between stretches of
-/// small files, where the writer is the slower side, and of large ones, where the inflater
-/// is: 16 MiB lets the inflater run on through the first kind instead of waiting (with 4, it
-/// waited a tenth of the time on the Debian benchmark's gzip layers, on ext4).
-const DEPTH: usize = 16;
-/// Chunks of a compressed blob in flight to the inflater (each inflates to a few).
-const BLOB_DEPTH: usize = 4;
-/// Chunks in flight between the inflater and the stream's hasher, which keeps up easily
-/// (SHA-256 runs at three times the speed of inflating).
-const STREAM_DEPTH: usize = 2;
+/// Chunks in flight between the decoder and the reader: enough to ride out a slow write,
+/// little enough to stay small (the decoder is the slower side throughout).
+const DEPTH: usize = 4;
 /// Chunks in flight from the hasher of a plain layer. Layers alternate between stretches of
 /// small files, where the writer is the slower side, and stretches it passes over (files a
 /// layer above deletes), where the hasher is: 16 MiB lets the hasher run ahead through the
@@ -38,7 +29,8 @@ const PLAIN_DEPTH: usize = 16;
 /// The uncompressed stream of a layer decoded on another thread; read it, then call
 /// [`Ahead::finish`] for the digests.
 pub struct Ahead<'scope> {
-    /// The uncompressed stream.
+    /// The uncompressed stream, hashed here (for the `diff_id`) as it is handed out, so
+    /// that the decoder thread only inflates: the threads share the work more evenly.
     chunks: Chunks,
     stop: Arc<AtomicBool>,
     /// Set once the whole stream is decoded (what is left is in the chunks in flight).
@@ -77,15 +69,15 @@ pub fn decode_ahead<'scope, 'env>(
     let (tx, rx) = sync_channel(DEPTH);
     // Emptied chunks come back to be filled again: no allocation, zeroing or page fault per
     // megabyte.
-    let (back_tx, back_rx) = sync_channel::<Vec<u8>>(DEPTH + STREAM_DEPTH + 2);
+    let (back_tx, back_rx) = sync_channel::<Vec<u8>>(DEPTH + 2);
     let stop = Arc::new(AtomicBool::new(false));
     let decoded_flag = Arc::new(AtomicBool::new(false));
     let done_flag = decoded_flag.clone();
     let expected = expected.clone();
     let halt = stop.clone();
-    // Four stages, each on the core that is free: the stored blob read and hashed, inflated,
-    // the stream hashed, then walked and written by the reader. Only the inflater is on the
-    // critical path; the two hashers lower their priority so that it loses no time to them.
+    let (diff_tx, diff_rx) = sync_channel::<Option<Tap>>(1);
+    // The stored blob is read and hashed on a thread of its own, ahead of the inflater: three
+    // stages (read and hash, inflate, hash and write), each on the core that is free.
     let blob_tap = (hashing == Hashing::Both).then(|| Tap::new(super::algo(&expected.blob)));
     let blob: Box<dyn Read + Send + 'env> = match &blob_tap {
         Some(tap) => Box::new(hash_ahead(
@@ -93,10 +85,7 @@ pub fn decode_ahead<'scope, 'env>(
             blob,
             tap.clone(),
             stop.clone(),
-            Stage {
-                depth: BLOB_DEPTH,
-                helper: true,
-            },
+            DEPTH,
             Arc::new(AtomicBool::new(false)),
         )),
         None => blob,
@@ -104,8 +93,8 @@ pub fn decode_ahead<'scope, 'env>(
     let blob_result = blob_tap.clone();
     let handle = scope.spawn(move || -> Result<Measured> {
         let mut decoded = Decoded::hashing(blob, &expected, false)?;
-        // A plain blob is its own tar, hashed once above (when the two digests use one
-        // algorithm).
+        // The uncompressed stream is hashed by the reader of this one; a plain blob is its
+        // own tar, hashed once above (when the two digests use one algorithm).
         let shared = decoded.compression() == super::Compression::None
             && super::algo(&expected.blob) == super::algo(&expected.diff_id);
         let hash_stream = match hashing {
@@ -113,18 +102,7 @@ pub fn decode_ahead<'scope, 'env>(
             Hashing::Stream => true,
             Hashing::Both => !shared,
         };
-        let hasher = hash_stream.then(|| {
-            let tap = Tap::new(super::algo(&expected.diff_id));
-            let (stream_tx, handle) = hash_passing(scope, tap.clone(), tx.clone(), halt.clone());
-            (tap, stream_tx, handle)
-        });
-        // Chunks (and the decoder's error) go to the stream's hasher, which passes them on to
-        // the reader, or straight to the reader.
-        let out = match &hasher {
-            Some((_, stream_tx, _)) => stream_tx.clone(),
-            None => tx.clone(),
-        };
-        drop(tx);
+        let _ = diff_tx.send(hash_stream.then(|| Tap::new(super::algo(&expected.diff_id))));
         let mut listening = true;
         loop {
             if halt.load(Ordering::Relaxed) {
@@ -135,13 +113,13 @@ pub fn decode_ahead<'scope, 'env>(
                 Ok(filled) => filled,
                 Err(e) => {
                     // The reader reports it where it happens, in the tar it is reading.
-                    let _ = out.send(Err(io::Error::new(e.kind(), e.to_string())));
+                    let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
                     return Err(Error::io("cannot decode the layer", e).with_kind(ErrorKind::Input));
                 }
             };
             // Once the reader has what it needs (the end-of-archive marker), the rest is
             // only hashed.
-            if listening && len > 0 && out.send(Ok(buf)).is_err() {
+            if listening && len > 0 && tx.send(Ok(buf)).is_err() {
                 listening = false;
             }
             if eof {
@@ -149,16 +127,8 @@ pub fn decode_ahead<'scope, 'env>(
             }
         }
         done_flag.store(true, Ordering::Relaxed);
-        drop(out);
+        drop(tx);
         let mut measured = decoded.finish()?;
-        if let Some((tap, stream_tx, handle)) = hasher {
-            drop(stream_tx);
-            // The hasher ends once it has handed the reader the last chunk.
-            let _ = handle.join();
-            let (digest, size) = tap.result();
-            measured.diff_id = digest;
-            measured.size = size;
-        }
         if let (Hashing::Stream, Some(checked)) = (hashing, &expected.blob) {
             measured.blob = checked.clone();
         }
@@ -179,41 +149,13 @@ pub fn decode_ahead<'scope, 'env>(
             back: back_tx,
             chunk: Vec::new(),
             pos: 0,
+            tap: None,
+            tap_rx: Some(diff_rx),
         },
         stop,
         decoded: decoded_flag,
         end: End::Decoder(handle),
     }
-}
-
-type Sender = SyncSender<io::Result<Vec<u8>>>;
-
-/// Hashes the uncompressed stream on a thread of `scope` as it passes from the inflater to
-/// the reader, so that neither of them hashes: the chunks are hashed while the reader
-/// writes the ones before. Every chunk is hashed, even after the reader stopped listening.
-fn hash_passing<'scope, 'env>(
-    scope: &'scope Scope<'scope, 'env>,
-    tap: Tap,
-    to_reader: Sender,
-    stop: Arc<AtomicBool>,
-) -> (Sender, ScopedJoinHandle<'scope, ()>) {
-    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(STREAM_DEPTH);
-    let handle = scope.spawn(move || {
-        crate::vocabulary::background::lower_priority();
-        let mut listening = true;
-        for chunk in rx {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            if let Ok(chunk) = &chunk {
-                tap.update(chunk);
-            }
-            if listening && to_reader.send(chunk).is_err() {
-                listening = false;
-            }
-        }
-    });
-    (tx, handle)
 }
 
 /// Reads a plain (uncompressed) blob on a thread of `scope`, hashing it once for both its
@@ -240,11 +182,7 @@ pub fn plain_ahead<'scope, 'env>(
             blob,
             tap.clone(),
             stop.clone(),
-            // The reading of a plain blob is what the writer waits on.
-            Stage {
-                depth: PLAIN_DEPTH,
-                helper: false,
-            },
+            PLAIN_DEPTH,
             decoded.clone(),
         ),
         stop,
@@ -281,15 +219,12 @@ fn hash_ahead<'scope, 'env>(
     mut blob: Box<dyn Read + Send + 'env>,
     tap: Tap,
     stop: Arc<AtomicBool>,
-    stage: Stage,
+    depth: usize,
     read_all: Arc<AtomicBool>,
 ) -> Chunks {
-    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(stage.depth);
-    let (back_tx, back_rx) = sync_channel::<Vec<u8>>(stage.depth + 2);
+    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(depth);
+    let (back_tx, back_rx) = sync_channel::<Vec<u8>>(depth + 2);
     scope.spawn(move || {
-        if stage.helper {
-            crate::vocabulary::background::lower_priority();
-        }
         let mut listening = true;
         loop {
             if stop.load(Ordering::Relaxed) {
@@ -336,16 +271,9 @@ fn hash_ahead<'scope, 'env>(
         back: back_tx,
         chunk: Vec::new(),
         pos: 0,
+        tap: None,
+        tap_rx: None,
     }
-}
-
-/// How a reading thread runs.
-#[derive(Clone, Copy)]
-struct Stage {
-    /// Chunks in flight to the reader.
-    depth: usize,
-    /// Whether it is a helper beside the inflater, which yields to it.
-    helper: bool,
 }
 
 /// Chunks received from a thread, read as one stream; emptied chunks go back to be refilled.
@@ -354,6 +282,10 @@ struct Chunks {
     back: SyncSender<Vec<u8>>,
     chunk: Vec<u8>,
     pos: usize,
+    /// Hashes every chunk received,
+    tap: Option<Tap>,
+    /// once the sender says, before its first chunk, whether to and how.
+    tap_rx: Option<Receiver<Option<Tap>>>,
 }
 
 impl Chunks {
@@ -363,6 +295,12 @@ impl Chunks {
         while self.pos == self.chunk.len() {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
+                    if let Some(rx) = self.tap_rx.take() {
+                        self.tap = rx.recv().ok().flatten();
+                    }
+                    if let Some(tap) = &self.tap {
+                        tap.update(&chunk);
+                    }
                     let done = std::mem::replace(&mut self.chunk, chunk);
                     let _ = self.back.try_send(done);
                     self.pos = 0;
@@ -425,9 +363,15 @@ impl Ahead<'_> {
                 });
             }
         };
-        handle
+        let mut measured = handle
             .join()
-            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the decoder thread panicked")))
+            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the decoder thread panicked")))?;
+        if let Some(tap) = self.chunks.tap {
+            let (digest, size) = tap.result();
+            measured.diff_id = digest;
+            measured.size = size;
+        }
+        Ok(measured)
     }
 
     /// Stops the decoder (after an error of the reader's own).
