@@ -1,4 +1,5 @@
-//! The last steps of a new file on a thread of their own: for a small file, all of it.
+//! The last steps of new nodes on a thread of their own; for small files and symlinks, all
+//! of it.
 //!
 //! A file written by the reader still needs its mode, its times and a close: two or three
 //! syscalls that need nothing but the open file. A small file is cheaper to copy than to
@@ -77,59 +78,63 @@ pub(super) enum Made {
 }
 
 impl Unsettled {
+    /// Makes and finishes it; an error of a node from a layer names the layer and the entry.
     fn settle(self) -> Result<()> {
-        let phys = &self.phys;
-        let file = match self.made {
-            Made::Symlink { dir, name, target } => {
-                nix::unistd::symlinkat(&*target, &*dir, &*name)
-                    .ctx(|| format!("cannot create symlink {}", show(phys)))?;
-                return nix::sys::stat::utimensat(
-                    &*dir,
-                    &*name,
-                    &ts(self.atime),
-                    &ts(self.mtime),
-                    nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-                )
-                .ctx(|| format!("cannot set times of {}", show(phys)));
+        let Unsettled {
+            made,
+            mode,
+            atime,
+            mtime,
+            phys,
+            layer,
+        } = self;
+        let run = || -> Result<()> {
+            let file = match made {
+                Made::Symlink { dir, name, target } => {
+                    nix::unistd::symlinkat(&*target, &*dir, &*name)
+                        .ctx(|| format!("cannot create symlink {}", show(&phys)))?;
+                    return nix::sys::stat::utimensat(
+                        &*dir,
+                        &*name,
+                        &ts(atime),
+                        &ts(mtime),
+                        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+                    )
+                    .ctx(|| format!("cannot set times of {}", show(&phys)));
+                }
+                Made::Written(file) => file,
+                Made::Whole {
+                    dir,
+                    name,
+                    perm,
+                    content,
+                } => {
+                    let fd = openat(
+                        &*dir,
+                        &*name,
+                        OFlag::O_WRONLY
+                            | OFlag::O_CREAT
+                            | OFlag::O_EXCL
+                            | OFlag::O_NOFOLLOW
+                            | OFlag::O_CLOEXEC,
+                        Mode::from_bits_truncate(perm),
+                    )
+                    .ctx(|| format!("cannot create {}", show(&phys)))?;
+                    let mut file = File::from(fd);
+                    file.write_all(&content)
+                        .ctx(|| format!("cannot write {}", show(&phys)))?;
+                    file
+                }
+            };
+            let fd = file.as_fd();
+            if let Some(mode) = mode {
+                nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode))
+                    .ctx(|| format!("cannot set mode of {}", show(&phys)))?;
             }
-            Made::Written(file) => file,
-            Made::Whole {
-                dir,
-                name,
-                perm,
-                content,
-            } => {
-                let fd = openat(
-                    &*dir,
-                    &*name,
-                    OFlag::O_WRONLY
-                        | OFlag::O_CREAT
-                        | OFlag::O_EXCL
-                        | OFlag::O_NOFOLLOW
-                        | OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(perm),
-                )
-                .ctx(|| format!("cannot create {}", show(phys)))?;
-                let mut file = File::from(fd);
-                file.write_all(&content)
-                    .ctx(|| format!("cannot write {}", show(phys)))?;
-                file
-            }
+            nix::sys::stat::futimens(fd, &ts(atime), &ts(mtime))
+                .ctx(|| format!("cannot set times of {}", show(&phys)))
         };
-        let fd = file.as_fd();
-        if let Some(mode) = self.mode {
-            nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode))
-                .ctx(|| format!("cannot set mode of {}", show(phys)))?;
-        }
-        nix::sys::stat::futimens(fd, &ts(self.atime), &ts(self.mtime))
-            .ctx(|| format!("cannot set times of {}", show(phys)))
-    }
-
-    /// Settles it; an error of a file from a layer names the layer and the entry.
-    fn settle_placed(self) -> Result<()> {
-        let phys = self.phys.clone();
-        let layer = self.layer.clone();
-        self.settle().map_err(|e| match &layer {
+        run().map_err(|e| match &layer {
             Some(l) => e.at_entry(&phys).in_layer(l),
             None => e,
         })
@@ -176,7 +181,7 @@ impl Settler {
             },
             None => batch,
         };
-        batch.into_iter().try_for_each(Unsettled::settle_placed)
+        batch.into_iter().try_for_each(Unsettled::settle)
     }
 
     /// Settles what is left and waits for the thread: the first error, if any. The
@@ -211,7 +216,7 @@ impl Settler {
             let theirs = handle.join().unwrap_or_else(|_| {
                 Err(Error::new(
                     ErrorKind::Io,
-                    "the thread setting file times panicked",
+                    "the thread making and finishing files panicked",
                 ))
             });
             first = theirs.and(first);
@@ -225,7 +230,7 @@ impl Settler {
 fn settle_batch(batch: Vec<Unsettled>, first: &mut Result<()>, failed: &AtomicBool) {
     for file in batch {
         if first.is_ok() && !failed.load(Ordering::Relaxed) {
-            *first = file.settle_placed();
+            *first = file.settle();
             if first.is_err() {
                 failed.store(true, Ordering::Relaxed);
             }
