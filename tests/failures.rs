@@ -28,6 +28,19 @@ fn big_image(dir: &std::path::Path, mib: usize) -> std::path::PathBuf {
     docker_archive_with(dir, "big.tar", &[blob], false)
 }
 
+/// A tmpfs of `size` mounted in `dir` (unmount it when done).
+fn small_tmpfs(dir: &std::path::Path, size: &str) -> std::path::PathBuf {
+    let mnt = dir.join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount a small tmpfs");
+    mnt
+}
+
 #[test]
 fn interrupted_run_stops_cleanly_and_says_the_target_is_incomplete() {
     let d = tmp();
@@ -75,14 +88,7 @@ fn full_disk_stops_cleanly_and_says_the_target_is_incomplete() {
     }
     let d = tmp();
     let image = big_image(d.path(), 64);
-    let mnt = d.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8M", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(status.success(), "mount a small tmpfs");
+    let mnt = small_tmpfs(d.path(), "8M");
     let (code, stderr) = run(image.to_str().unwrap(), &mnt.join("root"), &["--no-verify"]);
     let _ = std::process::Command::new("umount").arg(&mnt).status();
     assert_eq!(code, 1, "{stderr}");
@@ -110,14 +116,7 @@ fn full_disk_in_a_small_file_names_its_layer_and_entry() {
         .collect();
     let bottom = tar(&[E::file("base", b"base")]);
     let image = docker_archive(d.path(), "small.tar", &[gzip(&bottom), gzip(&tar(&many))]);
-    let mnt = d.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4M", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(status.success(), "mount a small tmpfs");
+    let mnt = small_tmpfs(d.path(), "4M");
     let (code, stderr) = run(image.to_str().unwrap(), &mnt.join("root"), &[]);
     let _ = std::process::Command::new("umount").arg(&mnt).status();
     assert_eq!(code, 1, "{stderr}");

@@ -265,25 +265,9 @@ impl Target {
         replace: bool,
         layer: Option<&Arc<LayerRef>>,
     ) -> Result<()> {
-        let name = path
-            .file_name()
-            .ok_or_else(|| Error::input("a file cannot replace the root directory"))?;
-        let mut made = |_: BorrowedFd<'_>, _: &[u8], _: &[u8]| Ok(());
-        let parent = self
-            .res
-            .dir(&path.parent(), Some(&mut made))?
-            .ok_or_else(|| Error::input(format!("cannot create {path}")))?;
-        let phys = parent.child(name);
-        if replace {
-            // The file to remove may still be waiting to be made.
-            self.settler.wait()?;
-            self.unlink(parent.fd(), name, &phys)?;
-        }
-        // Owners other than ours and xattrs are given here, where their failures are noted.
-        let plain_meta =
-            meta.xattrs.is_empty() && (!self.privileged || (meta.uid, meta.gid) == self.me);
+        let (parent, name, phys) = self.new_node(path, replace)?;
         match body {
-            Body::Stream(r) if size <= settle::SMALL && plain_meta => {
+            Body::Stream(r) if size <= settle::SMALL && self.plain_meta(meta) => {
                 let mut content = Vec::with_capacity(size as usize);
                 r.take(size).read_to_end(&mut content).map_err(|e| {
                     Error::io("cannot read entry data", e).with_kind(ErrorKind::Input)
@@ -292,13 +276,13 @@ impl Target {
                 self.set_owner_fd(None, &phys, meta)?;
                 let made = settle::Made::Whole {
                     dir: parent.fd.clone(),
-                    name: name.into(),
+                    name,
                     perm: meta.mode & 0o777,
                     content,
                 };
                 self.settle(made, &phys, meta, layer)
             }
-            body => self.write_new(parent.fd(), name, &phys, meta, size, body),
+            body => self.write_new(parent.fd(), &name, &phys, meta, size, body),
         }
     }
 
@@ -312,24 +296,12 @@ impl Target {
         replace: bool,
         layer: Option<&Arc<LayerRef>>,
     ) -> Result<()> {
-        let name = path
-            .file_name()
-            .ok_or_else(|| Error::input("a symlink cannot replace the root directory"))?;
-        let mut made = |_: BorrowedFd<'_>, _: &[u8], _: &[u8]| Ok(());
-        let parent = self
-            .res
-            .dir(&path.parent(), Some(&mut made))?
-            .ok_or_else(|| Error::input(format!("cannot create {path}")))?;
-        let phys = parent.child(name);
-        if replace {
-            self.settler.wait()?;
-            self.unlink(parent.fd(), name, &phys)?;
-        }
+        let (parent, name, phys) = self.new_node(path, replace)?;
         if !self.plain_meta(meta) {
             return self
                 .make_leaf(
                     parent.fd(),
-                    name,
+                    &name,
                     &phys,
                     &Kind::Symlink(target.to_vec()),
                     meta,
@@ -339,7 +311,7 @@ impl Target {
         self.set_owner_fd(None, &phys, meta)?;
         let made = settle::Made::Symlink {
             dir: parent.fd.clone(),
-            name: name.into(),
+            name,
             target: target.into(),
         };
         self.settler.push(settle::Unsettled {
@@ -350,6 +322,26 @@ impl Target {
             phys,
             layer: layer.cloned(),
         })
+    }
+
+    /// The directory that node `path` is made in (made as needed), its name and its
+    /// physical path; with `replace`, the node a same-layer entry made there is removed
+    /// first (once made: it may be waiting on the settling thread).
+    fn new_node(&mut self, path: &RelPath, replace: bool) -> Result<(Dir, Box<[u8]>, Vec<u8>)> {
+        let name = path
+            .file_name()
+            .ok_or_else(|| Error::input("the root directory cannot be replaced"))?;
+        let mut made = |_: BorrowedFd<'_>, _: &[u8], _: &[u8]| Ok(());
+        let parent = self
+            .res
+            .dir(&path.parent(), Some(&mut made))?
+            .ok_or_else(|| Error::input(format!("cannot create {path}")))?;
+        let phys = parent.child(name);
+        if replace {
+            self.settler.wait()?;
+            self.unlink(parent.fd(), name, &phys)?;
+        }
+        Ok((parent, name.into(), phys))
     }
 
     /// Whether what a new node needs besides its content and times can be left out here:

@@ -1,14 +1,15 @@
 //! The directory output: the merged tree written once, each file from the one layer entry
-//! whose content survives. Reading (step 1) wrote the surviving files where their names put
-//! them; then:
+//! whose content survives. Reading (step 1) wrote the surviving files and symlinks where
+//! their names put them; then:
 //!
 //! 3. **Reconcile.** What step 1 wrote is checked against the plan: files at their final path
 //!    stay; a file needed elsewhere (the path guess of step 1 was wrong, as when a lower layer
 //!    turns a directory into a symlink) waits in a staging directory; anything else is removed.
 //!    A surviving file whose content step 1 skipped (a hardlink kept it alive) is read again
 //!    from its layer into staging. For real images these lists are empty.
-//! 4. **Write the rest**, depth first from the plan: directories, symlinks, devices, fifos,
-//!    hardlinks and staged files, each directory's mode and times after its contents.
+//! 4. **Write the rest**, depth first from the plan: directories, the symlinks step 1 could
+//!    not place, devices, fifos, hardlinks and staged files, each directory's mode and times
+//!    after its contents.
 //!
 //! Modules: `write` (steps 3 and 4); everything on disk goes through `crate::fs`.
 
@@ -139,10 +140,11 @@ pub fn apply(
 pub(crate) enum Disk {
     Absent,
     Dir,
+    /// A file or a symlink, made from this entry.
     File(Source),
 }
 
-/// Keeps a surviving file by writing it at its path as named, if what is already on disk
+/// Keeps a surviving file (or symlink) by making it at its path as named, if what is already on disk
 /// allows it: parents that are directories (or missing), and at the path nothing or an
 /// earlier entry of the same layer. Where not, the file waits for reconciling.
 struct Placer {
@@ -182,6 +184,31 @@ impl Placer {
             self.disk[cur as usize] = Disk::Dir;
         }
     }
+
+    /// Makes node `id` (named `path`) from `source` with `make`, where [`Placer::room`]
+    /// allows it; whether it did.
+    fn place(
+        &mut self,
+        upper: &Upper,
+        id: UpperId,
+        path: &RelPath,
+        source: Source,
+        make: impl FnOnce(&mut Target, bool, Option<&Arc<LayerRef>>) -> Result<()>,
+    ) -> Result<bool> {
+        if path.is_root() {
+            return Ok(false);
+        }
+        let Some(replace) = self.room(upper, id, source) else {
+            return Ok(false);
+        };
+        make(
+            &mut self.target,
+            replace,
+            self.layers.get(source.layer as usize),
+        )?;
+        self.placed(upper, id, source);
+        Ok(true)
+    }
 }
 
 impl Keep for Placer {
@@ -194,17 +221,9 @@ impl Keep for Placer {
         source: Source,
         body: Body<'_>,
     ) -> Result<bool> {
-        if path.is_root() {
-            return Ok(false);
-        }
-        let Some(replace) = self.room(upper, id, source) else {
-            return Ok(false);
-        };
-        let layer = self.layers.get(source.layer as usize);
-        self.target
-            .write_at(path, &h.meta, h.size, body, replace, layer)?;
-        self.placed(upper, id, source);
-        Ok(true)
+        self.place(upper, id, path, source, |target, replace, layer| {
+            target.write_at(path, &h.meta, h.size, body, replace, layer)
+        })
     }
 
     /// A symlink is made where a file would be written; step 3 keeps it if the plan has
@@ -217,19 +236,11 @@ impl Keep for Placer {
         h: &Header,
         source: Source,
     ) -> Result<bool> {
-        let Kind::Symlink(target) = &h.kind else {
+        let Kind::Symlink(to) = &h.kind else {
             return Ok(false);
         };
-        if path.is_root() {
-            return Ok(false);
-        }
-        let Some(replace) = self.room(upper, id, source) else {
-            return Ok(false);
-        };
-        let layer = self.layers.get(source.layer as usize);
-        self.target
-            .symlink_at(path, target, &h.meta, replace, layer)?;
-        self.placed(upper, id, source);
-        Ok(true)
+        self.place(upper, id, path, source, |target, replace, layer| {
+            target.symlink_at(path, to, &h.meta, replace, layer)
+        })
     }
 }
