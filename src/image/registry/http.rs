@@ -99,18 +99,10 @@ impl Client {
         let base = self.base()?;
         let url = format!("{base}/v2/{}/{}", self.repository, req.path);
         let mut authenticated = false;
-        let mut attempt = 0;
         loop {
-            attempt += 1;
-            let answer = self.follow(&url, req);
-            let response = match answer {
-                Ok(r) => r,
-                Err(e) if attempt < ATTEMPTS && e.retry => {
-                    self.pause(attempt, None)?;
-                    continue;
-                }
-                Err(e) => return Err(e.error),
-            };
+            let response = self
+                .retrying(true, || self.follow(&url, req))?
+                .map_err(|f| f.error)?;
             let status = response.status();
             match status.as_u16() {
                 200 | 206 => return Ok(response),
@@ -119,11 +111,31 @@ impl Client {
                     self.authenticate(&response)?;
                 }
                 401 | 403 => return Err(self.denied(status, response)),
-                429 | 500 | 502 | 503 | 504 if attempt < ATTEMPTS => {
-                    let after = retry_after(&response);
+                _ => return Err(self.refused(req.path, response)),
+            }
+        }
+    }
+
+    /// Sends a request until its answer is worth keeping. Answers 429 and 5xx, and (with
+    /// `transport`) failures below HTTP that may pass, are tried again, [`ATTEMPTS`] times
+    /// in all, pausing as the registry asks or 0.5 s doubling; after the last, the answer or
+    /// failure is returned as it is. The outer error is an interruption while pausing.
+    fn retrying(
+        &self,
+        transport: bool,
+        mut send: impl FnMut() -> std::result::Result<Response<Body>, Failed>,
+    ) -> Result<std::result::Result<Response<Body>, Failed>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let again = attempt < ATTEMPTS;
+            match send() {
+                Ok(r) if again && matches!(r.status().as_u16(), 429 | 500 | 502 | 503 | 504) => {
+                    let after = retry_after(&r);
                     self.pause(attempt, after)?;
                 }
-                _ => return Err(self.refused(req.path, response)),
+                Err(f) if again && transport && f.retry => self.pause(attempt, None)?,
+                answer => return Ok(answer),
             }
         }
     }
@@ -233,31 +245,14 @@ impl Client {
         let mut last = None;
         for scheme in schemes {
             let url = format!("{scheme}://{}/v2/", self.host);
-            let mut attempt = 0;
-            let result = loop {
-                attempt += 1;
-                match self.agent.get(&url).call() {
-                    Ok(r)
-                        if matches!(r.status().as_u16(), 429 | 502 | 503 | 504)
-                            && attempt < ATTEMPTS =>
-                    {
-                        let after = retry_after(&r);
-                        self.pause(attempt, after)?;
-                    }
-                    Ok(r) => break Ok(r),
-                    Err(e) => {
-                        let f = self.transport(e);
-                        if f.retry
-                            && attempt < ATTEMPTS
-                            && !matches!(*scheme, "https" if schemes.len() > 1)
-                        {
-                            self.pause(attempt, None)?;
-                            continue;
-                        }
-                        break Err(f.error);
-                    }
-                }
-            };
+            // With a plain-HTTP fallback, https that cannot be reached is not tried
+            // again: the registry may speak only http.
+            let fallback = *scheme == "https" && schemes.len() > 1;
+            let result = self
+                .retrying(!fallback, || {
+                    self.agent.get(&url).call().map_err(|e| self.transport(e))
+                })?
+                .map_err(|f| f.error);
             match result {
                 Ok(r) => {
                     match r.status().as_u16() {
@@ -347,34 +342,18 @@ impl Client {
             url.push_str(&format!("service={}&", query_escape(s)));
         }
         url.push_str(&format!("scope={}", query_escape(scope)));
-        let mut attempt = 0;
-        let mut response = loop {
-            attempt += 1;
-            let mut request = self.agent.get(&url);
-            if let Some(c) = &self.creds {
-                request = request.header("Authorization", c.basic());
-            }
-            match request.call() {
-                Ok(r)
-                    if matches!(r.status().as_u16(), 429 | 500 | 502 | 503 | 504)
-                        && attempt < ATTEMPTS =>
-                {
-                    let after = retry_after(&r);
-                    self.pause(attempt, after)?;
+        let mut response = self
+            .retrying(true, || {
+                let mut request = self.agent.get(&url);
+                if let Some(c) = &self.creds {
+                    request = request.header("Authorization", c.basic());
                 }
-                Ok(r) => break r,
-                Err(e) => {
-                    let f = self.transport(e);
-                    if f.retry && attempt < ATTEMPTS {
-                        self.pause(attempt, None)?;
-                        continue;
-                    }
-                    return Err(f
-                        .error
-                        .context(format!("cannot get a token for {}", self.name)));
-                }
-            }
-        };
+                request.call().map_err(|e| self.transport(e))
+            })?
+            .map_err(|f| {
+                f.error
+                    .context(format!("cannot get a token for {}", self.name))
+            })?;
         match response.status().as_u16() {
             200 => {}
             401 | 403 if self.creds.is_some() => {
