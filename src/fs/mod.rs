@@ -97,7 +97,8 @@ pub struct Target {
     unreproduced: Unreproduced,
     /// For copying through user space where the kernel cannot copy.
     buf: Vec<u8>,
-    /// Sets the mode and times of new files and closes them, off this thread.
+    /// Finishes new nodes off this thread (their mode, times and close; small files and
+    /// symlinks made whole), so that the reader only walks the tar and writes large files.
     settler: settle::Settler,
 }
 
