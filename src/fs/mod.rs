@@ -281,7 +281,7 @@ impl Target {
                     perm: meta.mode & 0o777,
                     content,
                 };
-                self.settle(made, &phys, meta, layer)
+                self.settle(made, self.file_mode(meta), phys, meta, layer)
             }
             body => self.write_new(parent.fd(), &name, &phys, meta, size, body),
         }
@@ -315,14 +315,7 @@ impl Target {
             name,
             target: target.into(),
         };
-        self.settler.push(settle::Unsettled {
-            made,
-            mode: None,
-            atime: meta.atime.unwrap_or(meta.mtime),
-            mtime: meta.mtime,
-            phys,
-            layer: layer.cloned(),
-        })
+        self.settle(made, None, phys, meta, layer)
     }
 
     /// The directory that node `path` is made in (made as needed), its name and its
@@ -378,29 +371,36 @@ impl Target {
         short_content(written, size)?;
         self.set_owner_fd(Some(file.as_fd()), phys, meta)?;
         self.set_xattrs_fd(file.as_fd(), phys, meta)?;
-        self.settle(settle::Made::Written(file), phys, meta, None)
+        let mode = self.file_mode(meta);
+        self.settle(settle::Made::Written(file), mode, phys.to_vec(), meta, None)
     }
 
-    /// Hands a new file to the settling thread for its mode and times (and, for a small
-    /// one, its making).
+    /// Hands a new node to the settling thread for its times, its mode where `mode` says
+    /// (and, for a small file or a symlink, its making).
     fn settle(
         &mut self,
         made: settle::Made,
-        phys: &[u8],
+        mode: Option<u32>,
+        phys: Vec<u8>,
         meta: &Meta,
         layer: Option<&Arc<LayerRef>>,
     ) -> Result<()> {
-        // Made with the final mode when the umask leaves it whole and no chown will clear
-        // setuid/setgid: one fchmod less per file.
-        let mode_done = meta.mode & 0o7000 == 0 && meta.mode & self.umask == 0;
         self.settler.push(settle::Unsettled {
             made,
-            mode: (!mode_done).then_some(meta.mode),
+            mode,
             atime: meta.atime.unwrap_or(meta.mtime),
             mtime: meta.mtime,
-            phys: phys.to_vec(),
+            phys,
             layer: layer.cloned(),
         })
+    }
+
+    /// The mode a new file must still be given: none when it was created with its final
+    /// mode (the umask leaves it whole and no chown will clear setuid/setgid), one fchmod
+    /// less per file.
+    fn file_mode(&self, meta: &Meta) -> Option<u32> {
+        let done = meta.mode & 0o7000 == 0 && meta.mode & self.umask == 0;
+        (!done).then_some(meta.mode)
     }
 
     /// Waits until every file written so far has its mode and times: the first error in
@@ -616,14 +616,8 @@ impl Target {
     /// On the settling thread, after what was handed to it before: every entry of the
     /// directory is made by then, so nothing changes its times after.
     pub fn dir_mode_times(&mut self, fd: OwnedFd, phys: &[u8], meta: &Meta) -> Result<()> {
-        self.settler.push(settle::Unsettled {
-            made: settle::Made::Written(File::from(fd)),
-            mode: Some(meta.mode),
-            atime: meta.atime.unwrap_or(meta.mtime),
-            mtime: meta.mtime,
-            phys: phys.to_vec(),
-            layer: None,
-        })
+        let made = settle::Made::Written(File::from(fd));
+        self.settle(made, Some(meta.mode), phys.to_vec(), meta, None)
     }
 
     /// Waits for the last files to be settled; what could not be reproduced.

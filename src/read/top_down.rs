@@ -28,15 +28,16 @@ pub trait Keep {
         body: Body<'_>,
     ) -> Result<bool>;
 
-    /// Makes symlink `h`, named `path` (node `id` of `upper`) by entry `source`, now, where
-    /// the output allows it; returns whether it did. By default nothing is made: the output
-    /// makes every symlink from the plan, after the reading.
+    /// Makes symlink `h` to `to`, named `path` (node `id` of `upper`) by entry `source`,
+    /// now, where the output allows it; returns whether it did. By default nothing is made:
+    /// the output makes every symlink from the plan, after the reading.
     fn keep_symlink(
         &mut self,
         _upper: &Upper,
         _id: UpperId,
         _path: &RelPath,
         _h: &Header,
+        _to: &[u8],
         _source: Source,
     ) -> Result<bool> {
         Ok(false)
@@ -126,9 +127,9 @@ impl<K: Keep> Reader<K> {
                     }
                     // A symlink that no layer above hides is final: made now, it costs the
                     // end of the run nothing.
-                    Kind::Symlink(_) if !masked => {
+                    Kind::Symlink(ref to) if !masked => {
                         self.keep
-                            .keep_symlink(&self.upper, id, p, &header, source)?;
+                            .keep_symlink(&self.upper, id, p, &header, to, source)?;
                     }
                     _ => {}
                 }

@@ -29,7 +29,7 @@ use crate::merge::plan::Source;
 use crate::merge::upper::{Upper, UpperId, UPPER_ROOT};
 use crate::read::Counts;
 use crate::read::{plan, read_layers, Gathered, Keep};
-use crate::tar::{Header, Kind};
+use crate::tar::Header;
 use crate::vocabulary::path::RelPath;
 use crate::Observer;
 use write::Writer;
@@ -234,11 +234,9 @@ impl Keep for Placer {
         id: UpperId,
         path: &RelPath,
         h: &Header,
+        to: &[u8],
         source: Source,
     ) -> Result<bool> {
-        let Kind::Symlink(to) = &h.kind else {
-            return Ok(false);
-        };
         self.place(upper, id, path, source, |target, replace, layer| {
             target.symlink_at(path, to, &h.meta, replace, layer)
         })
